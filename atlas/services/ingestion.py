@@ -1,0 +1,297 @@
+"""The one way an image enters the catalogue.
+
+The admin, the API, every importer, the demo atlas and the GAN output call `image_ingest`,
+so validation lives here: content sniffing, size and pixel limits, EXIF orientation, metadata
+stripping, re-encoding, pixel hashing, duplicate detection, thumbnails, regions, one
+transaction, no orphan files, follow-up tasks enqueued on commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import IO
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
+from PIL import Image as PILImage
+from PIL import ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from atlas.models import Condition, Image, Region, Source
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+class IngestionError(ValueError):
+    """An input the catalogue refuses. `code` is stable for programs; the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Box:
+    """A region of interest in the oriented image's pixel coordinates."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    image: Image
+    created: bool  # False: the pixels were already in the catalogue; nothing was stored
+
+
+@dataclass
+class _Decoded:
+    pixels: PILImage.Image
+    source_format: str
+    sha256: str = field(default="")
+
+
+def image_ingest(
+    *,
+    file: IO[bytes] | bytes,
+    condition: Condition,
+    source: Source,
+    origin: str = Image.Origin.REAL,
+    fitzpatrick_type: int | None = None,
+    fitzpatrick_label_source: str = "",
+    monk_tone: int | None = None,
+    body_site: str = "",
+    licence: str = "",
+    attribution: str = "",
+    case_id: str = "",
+    external_id: str = "",
+    regions: Sequence[Box] = (),
+    provenance: dict | None = None,
+    is_public: bool = True,
+    enqueue_followups: bool = True,
+) -> IngestResult:
+    """Validate, clean and store one image with its metadata and regions.
+
+    Raises IngestionError for anything the catalogue refuses; then nothing is written.
+    A duplicate (same decoded pixels) returns the existing image with created=False.
+    """
+    _check_labels(origin, fitzpatrick_type, fitzpatrick_label_source, monk_tone, provenance)
+    decoded = _decode(_read_limited(file))
+    width, height = decoded.pixels.size
+    _check_regions(regions, width, height)
+
+    existing = Image.objects.filter(sha256=decoded.sha256).first()
+    if existing is not None:
+        return IngestResult(image=existing, created=False)
+
+    public_id = uuid.uuid4()
+    is_synthetic = origin == Image.Origin.SYNTHETIC
+    main_bytes, extension = _encode_main(decoded, synthetic_marker=_synthetic_marker(provenance) if is_synthetic else None)
+    thumb_bytes = _encode_thumbnail(decoded.pixels)
+
+    stored: list[str] = []
+    try:
+        stored.append(default_storage.save(_path("images", public_id, extension), ContentFile(main_bytes)))
+        stored.append(default_storage.save(_path("thumbnails", public_id, "jpg"), ContentFile(thumb_bytes)))
+        with transaction.atomic():
+            image = Image.objects.create(
+                public_id=public_id,
+                file=stored[0],
+                thumbnail=stored[1],
+                sha256=decoded.sha256,
+                width=width,
+                height=height,
+                origin=origin,
+                condition=condition,
+                fitzpatrick_type=fitzpatrick_type,
+                fitzpatrick_label_source=fitzpatrick_label_source if fitzpatrick_type else "",
+                monk_tone=monk_tone,
+                body_site=body_site[:80],
+                source=source,
+                licence=licence or source.licence,
+                attribution=attribution[:500],
+                case_id=case_id[:120],
+                external_id=external_id[:200],
+                provenance=provenance or {},
+                is_public=is_public,
+            )
+            Region.objects.bulk_create(
+                Region(image=image, x=b.x, y=b.y, width=b.width, height=b.height, label=b.label[:80]) for b in regions
+            )
+            if enqueue_followups:
+                transaction.on_commit(lambda: _enqueue_followups(image.pk))
+    except IntegrityError:
+        _delete_files(stored)
+        # Another writer stored the same pixels between our check and our insert.
+        existing = Image.objects.filter(sha256=decoded.sha256).first()
+        if existing is None:
+            raise
+        return IngestResult(image=existing, created=False)
+    except BaseException:
+        _delete_files(stored)
+        raise
+    return IngestResult(image=image, created=True)
+
+
+def image_sha256(file: IO[bytes] | bytes) -> str:
+    """The catalogue's identity of an image: what `image_ingest` would store it under."""
+    return _decode(_read_limited(file)).sha256
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _check_labels(origin: str, fitzpatrick_type, label_source: str, monk_tone, provenance) -> None:
+    if origin not in Image.Origin.values:
+        raise IngestionError("bad_origin", f"origin must be one of {Image.Origin.values}, not {origin!r}")
+    if fitzpatrick_type is not None and fitzpatrick_type not in range(1, 7):
+        raise IngestionError("bad_skin_type", f"Fitzpatrick type must be 1-6, not {fitzpatrick_type!r}")
+    if label_source and label_source not in Image.LabelSource.values:
+        raise IngestionError("bad_label_source", f"skin-type label source must be one of {Image.LabelSource.values}")
+    if monk_tone is not None and monk_tone not in range(1, 11):
+        raise IngestionError("bad_monk_tone", f"Monk tone must be 1-10, not {monk_tone!r}")
+    if origin == Image.Origin.SYNTHETIC and not provenance:
+        raise IngestionError("missing_provenance", "a synthetic image needs its provenance (model, checkpoint, seed)")
+
+
+def _check_regions(regions: Iterable[Box], width: int, height: int) -> None:
+    for number, box in enumerate(regions, start=1):
+        if box.width <= 0 or box.height <= 0:
+            raise IngestionError("empty_region", f"region {number} is empty ({box.width}x{box.height})")
+        if box.x < 0 or box.y < 0 or box.x + box.width > width or box.y + box.height > height:
+            raise IngestionError(
+                "region_outside",
+                f"region {number} ({box.x},{box.y} {box.width}x{box.height}) lies outside the {width}x{height} image",
+            )
+
+
+def _read_limited(file: IO[bytes] | bytes) -> bytes:
+    limit = settings.ATLAS_MAX_UPLOAD_BYTES
+    data = file if isinstance(file, bytes) else file.read(limit + 1)
+    if len(data) == 0:
+        raise IngestionError("empty_file", "the file is empty (0 bytes)")
+    if len(data) > limit:
+        raise IngestionError("too_large", f"the file is larger than the {limit // (1024 * 1024)} MiB limit")
+    return data
+
+
+def _decode(data: bytes) -> _Decoded:
+    try:
+        # formats= makes Pillow sniff the content; the file name and extension are never trusted.
+        with PILImage.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as opened:
+            source_format = opened.format or ""
+            width, height = opened.size
+            if width * height > settings.ATLAS_MAX_IMAGE_PIXELS:
+                raise IngestionError(
+                    "too_many_pixels",
+                    f"{width}x{height} pixels is over the {settings.ATLAS_MAX_IMAGE_PIXELS:,}-pixel limit",
+                )
+            if width < 1 or height < 1:
+                raise IngestionError("no_pixels", "the image has no pixels")
+            opened.load()
+            pixels = _to_rgb(ImageOps.exif_transpose(opened))
+    except IngestionError:
+        raise
+    except UnidentifiedImageError:
+        raise IngestionError("not_an_image", "not a JPEG, PNG or WebP image (the content was checked, not the name)") from None
+    except PILImage.DecompressionBombError:
+        raise IngestionError("too_many_pixels", "the image declares too many pixels (decompression bomb)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise IngestionError("corrupt", f"the image is truncated or corrupt: {exc}") from None
+    digest = hashlib.sha256(f"{pixels.width}x{pixels.height}:".encode())
+    digest.update(pixels.tobytes())
+    return _Decoded(pixels=pixels, source_format=source_format, sha256=digest.hexdigest())
+
+
+def _to_rgb(image: PILImage.Image) -> PILImage.Image:
+    if image.mode == "RGB":
+        return image.copy()
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = PILImage.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def _encode_main(decoded: _Decoded, *, synthetic_marker: dict[str, str] | None) -> tuple[bytes, str]:
+    """Re-encode from pixels only, so no EXIF, XMP, ICC or comments survive.
+
+    Lossless sources and synthetic images are stored as PNG (a synthetic image carries its
+    marker in PNG text chunks); photographs as JPEG.
+    """
+    buffer = io.BytesIO()
+    if synthetic_marker is not None or decoded.source_format == "PNG":
+        info = PngImagePlugin.PngInfo()
+        for key, value in (synthetic_marker or {}).items():
+            info.add_itxt(key, value)
+        decoded.pixels.save(buffer, format="PNG", pnginfo=info, optimize=False, compress_level=6)
+        return buffer.getvalue(), "png"
+    decoded.pixels.save(buffer, format="JPEG", quality=settings.ATLAS_JPEG_QUALITY, optimize=True)
+    return buffer.getvalue(), "jpg"
+
+
+def _encode_thumbnail(pixels: PILImage.Image) -> bytes:
+    size = settings.ATLAS_THUMBNAIL_SIZE
+    thumb = pixels.copy()
+    thumb.thumbnail((size, size), PILImage.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=85, optimize=True)
+    return buffer.getvalue()
+
+
+def _synthetic_marker(provenance: dict | None) -> dict[str, str]:
+    provenance = provenance or {}
+    return {
+        "Atlas-Origin": "synthetic",
+        "Atlas-Model": str(provenance.get("model", "unknown")),
+        "Atlas-Checkpoint": str(provenance.get("checkpoint", "")),
+        "Description": "SYNTHETIC image generated by a GAN for the Atlas skin image atlas. Not a photograph of a patient.",
+    }
+
+
+def read_synthetic_marker(data: bytes) -> dict[str, str]:
+    """The Atlas text chunks of a stored PNG (empty for real photographs)."""
+    with PILImage.open(io.BytesIO(data)) as opened:
+        text = getattr(opened, "text", {}) or {}
+        return {key: value for key, value in text.items() if key.startswith("Atlas-")}
+
+
+# --- storage and follow-ups -----------------------------------------------------------------
+
+
+def _path(kind: str, public_id: uuid.UUID, extension: str) -> str:
+    hex_id = public_id.hex
+    return f"{kind}/{hex_id[:2]}/{hex_id}.{extension}"
+
+
+def _delete_files(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.exception("could not remove %s after a failed ingestion", name)
+
+
+def _enqueue_followups(image_id: int) -> None:
+    for dotted in settings.ATLAS_AFTER_INGEST_TASKS:
+        try:
+            import_string(dotted).delay(image_id)
+        except Exception:  # a broker outage must not undo a committed ingestion
+            logger.exception("could not enqueue %s for image %s", dotted, image_id)

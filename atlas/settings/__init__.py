@@ -1,0 +1,1 @@
+"""Settings package: base (shared), local (default for manage.py), test, production."""

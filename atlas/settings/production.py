@@ -1,0 +1,24 @@
+"""Production: PostgreSQL, Redis or RabbitMQ, DEBUG off, secrets required."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from atlas.env import env_bool, env_int, env_secret
+from atlas.settings.base import *  # noqa: F403
+from atlas.settings.base import DATABASE_URL
+
+DEBUG = False
+SECRET_KEY = env_secret("SECRET_KEY")
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set to at least 50 random characters")
+if DATABASE_URL.startswith("sqlite"):
+    raise ImproperlyConfigured("production needs DATABASE_URL pointing at PostgreSQL")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

@@ -1,0 +1,18 @@
+"""Tests: the database comes from DATABASE_URL (SQLite by default, PostgreSQL in CI's second run)."""
+
+import tempfile
+from pathlib import Path
+
+from atlas.settings.base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-only-key"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Each test points MEDIA_ROOT at its own directory (tests/conftest.py); this is the fallback.
+MEDIA_ROOT = Path(tempfile.gettempdir()) / "atlas-test-media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+CELERY_TASK_ALWAYS_EAGER = True
+ATLAS_AFTER_INGEST_TASKS = []

@@ -1,0 +1,1 @@
+"""DermGAN: semantic maps, ROI crops, networks, losses, training, sampling, evaluation, gap filling."""

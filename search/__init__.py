@@ -1,0 +1,1 @@
+"""Search: open_clip embeddings, the FAISS index, the query service and reindexing."""

@@ -1,0 +1,45 @@
+"""Fixtures shared by every test: a private MEDIA_ROOT, and factories for catalogue rows."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image as PILImage
+
+from atlas.models import Condition, Source
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def source(db) -> Source:
+    return Source.objects.create(
+        name="Test clinic", slug="test-clinic", licence="CC-BY-4.0", allows_generative_training=True
+    )
+
+
+@pytest.fixture
+def melanoma(db) -> Condition:
+    return Condition.objects.get(slug="melanoma")
+
+
+def make_image_bytes(
+    width: int = 64, height: int = 48, *, color=(180, 120, 90), fmt: str = "JPEG", seed: int = 0, **save_kwargs
+) -> bytes:
+    """A small image whose pixels depend on `seed`, so different seeds never collide as duplicates."""
+    image = PILImage.new("RGB", (width, height), color)
+    image.putpixel((seed % width, (seed // width) % height), (seed % 256, (seed * 7) % 256, (seed * 13) % 256))
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def image_bytes():
+    return make_image_bytes
