@@ -16,13 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 from PIL import Image as PILImage
-from PIL import ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from atlas.models import Condition, Image, Region, Source
 
@@ -169,6 +170,8 @@ def _check_labels(origin: str, fitzpatrick_type, label_source: str, monk_tone, p
 
 def _check_regions(regions: Iterable[Box], width: int, height: int) -> None:
     for number, box in enumerate(regions, start=1):
+        if not all(type(value) is int for value in (box.x, box.y, box.width, box.height)):
+            raise IngestionError("bad_region", f"region {number} needs whole-pixel integer coordinates, got {box}")
         if box.width <= 0 or box.height <= 0:
             raise IngestionError("empty_region", f"region {number} is empty ({box.width}x{box.height})")
         if box.x < 0 or box.y < 0 or box.x + box.width > width or box.y + box.height > height:
@@ -184,8 +187,14 @@ def _read_limited(file: IO[bytes] | bytes) -> bytes:
     if len(data) == 0:
         raise IngestionError("empty_file", "the file is empty (0 bytes)")
     if len(data) > limit:
-        raise IngestionError("too_large", f"the file is larger than the {limit // (1024 * 1024)} MiB limit")
+        raise IngestionError("too_large", f"the file is larger than the {_human_bytes(limit)} limit")
     return data
+
+
+def _human_bytes(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):g} MiB"
+    return f"{count:,} bytes"
 
 
 def _decode(data: bytes) -> _Decoded:
@@ -202,7 +211,8 @@ def _decode(data: bytes) -> _Decoded:
             if width < 1 or height < 1:
                 raise IngestionError("no_pixels", "the image has no pixels")
             opened.load()
-            pixels = _to_rgb(ImageOps.exif_transpose(opened))
+            icc_profile = opened.info.get("icc_profile")
+            pixels = _to_rgb(_to_srgb(ImageOps.exif_transpose(opened), icc_profile))
     except IngestionError:
         raise
     except UnidentifiedImageError:
@@ -211,14 +221,38 @@ def _decode(data: bytes) -> _Decoded:
         raise IngestionError("too_many_pixels", "the image declares too many pixels (decompression bomb)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise IngestionError("corrupt", f"the image is truncated or corrupt: {exc}") from None
+    # Nothing from the source file may ride along into the stored file: some encoders
+    # (PNG's ICC profile, JPEG's comment) copy these from .info when saving.
+    pixels.info = {}
     digest = hashlib.sha256(f"{pixels.width}x{pixels.height}:".encode())
     digest.update(pixels.tobytes())
     return _Decoded(pixels=pixels, source_format=source_format, sha256=digest.hexdigest())
 
 
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def _to_srgb(image: PILImage.Image, icc_profile: bytes | None) -> PILImage.Image:
+    """Bake an embedded colour profile into the pixels, since the profile itself is stripped.
+
+    Without this a Display-P3 or Adobe-RGB photograph would change colour once stored.
+    """
+    if not icc_profile or image.mode not in ("RGB", "CMYK"):
+        return image
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        return ImageCms.profileToProfile(image, profile, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image  # an unreadable profile: keep the pixels as they are
+
+
 def _to_rgb(image: PILImage.Image) -> PILImage.Image:
     if image.mode == "RGB":
         return image.copy()
+    if image.mode.startswith("I"):
+        # 16-bit greyscale: convert("RGB") would clip everything above 255 to white.
+        levels = np.asarray(image, dtype=np.int64) >> 8
+        return PILImage.fromarray(np.clip(levels, 0, 255).astype(np.uint8)).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = PILImage.new("RGB", rgba.size, (255, 255, 255))
