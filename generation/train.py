@@ -1,0 +1,374 @@
+"""Train DermGAN on (crop, semantic map) pairs. Django-free, nanoGPT-style.
+
+    cfg = preset("fast", steps=2000)
+    result = train(cfg, pairs=PairSet(manifest, split="train", size=cfg.image_size),
+                   vocabulary=manifest.vocabulary, data_fingerprint=manifest.fingerprint,
+                   out_dir=Path("var/gan/runs/x"))
+
+Every `checkpoint_every` steps two files are written atomically: `step_NNNNNNN.pt`, a
+self-describing generator checkpoint (model arguments, vocabularies, config, data
+fingerprint, step, code version) for sampling, and `resume.pt`, the full training state
+(both networks, both optimizers, every RNG, the loss history) for `resume=True`, which
+continues bit-for-bit where the run stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from generation.dataset import PairSet, to_float, to_uint8
+from generation.losses import GANLoss, LossWeights, discriminator_loss, generator_losses
+from generation.networks import define_D, define_G
+
+CHECKPOINT_FORMAT = "dermgan-checkpoint/1"
+SKIN_TYPES = (1, 2, 3, 4, 5, 6)
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "fast"  # name of the preset these values started from
+    image_size: int = 64  # crops are resized to this square side before training
+    num_downs: int = 6  # U-Net halvings; image_size / 2**num_downs is the bottleneck side (1 at the paper's 8 for 256)
+    ngf: int = 32  # generator width of the first layer (pix2pix: 64)
+    ndf: int = 32  # discriminator width of the first layer (pix2pix: 64)
+    max_mult: int = 8  # generator width cap = ngf * max_mult (pix2pix: 8)
+    n_layers_d: int = 3  # PatchGAN depth (pix2pix: 3, a 70x70 receptive field)
+    norm: str = "batch"  # batch | instance | none
+    upsample: str = "resize"  # resize (nearest 2x + conv3, checkerboard fix) | transposed (ablation)
+    use_dropout: bool = True  # dropout 0.5 in the three innermost up-blocks, as in pix2pix
+    batch_size: int = 16
+    steps: int = 3000  # optimisation steps (one G and one D update each)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_start: float = 0.5  # fraction of `steps` after which the learning rate decays linearly to 0
+    lambda_l1: float = 100.0  # L1 over the whole image
+    lambda_roi: float = 100.0  # L1 inside the ROI (0 = "no condition-specific loss" ablation)
+    lambda_fm: float = 10.0  # feature matching at D's second-to-last layer (0 = ablation)
+    lambda_gan: float = 1.0  # adversarial term
+    gan_mode: str = "vanilla"  # vanilla (BCE with logits) | lsgan
+    flip: bool = True  # random horizontal flips of image and map together
+    seed: int = 0
+    device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU, where it is slower here)
+    channels_last: bool = False  # NHWC memory layout (see docs/benchmarks.md for when it pays)
+    threads: int = 0  # torch CPU threads, 0 = leave torch's default
+    checkpoint_every: int = 500
+    sample_every: int = 500  # sample grid + loss curve PNGs
+    log_every: int = 10  # loss history resolution and progress-bar refresh
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(l1=self.lambda_l1, roi=self.lambda_roi, feature_matching=self.lambda_fm, gan=self.lambda_gan)
+
+    def generator_args(self) -> dict:
+        return {"input_nc": 3, "output_nc": 3, "num_downs": self.num_downs, "ngf": self.ngf, "norm": self.norm,
+                "use_dropout": self.use_dropout, "upsample": self.upsample, "max_mult": self.max_mult}
+
+    def discriminator_args(self) -> dict:
+        return {"input_nc": 6, "ndf": self.ndf, "n_layers": self.n_layers_d, "norm": self.norm}
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # pix2pix at 256x256 as the patent used it; meant for a GPU (about 1 step/s on 2 CPU cores).
+    "paper": TrainConfig(preset="paper", image_size=256, num_downs=8, ngf=64, ndf=64, batch_size=1,
+                         steps=200_000, checkpoint_every=5000, sample_every=5000, log_every=50),
+    # Small enough for two CPU cores in minutes (measured in docs/benchmarks.md).
+    "fast": TrainConfig(preset="fast"),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose from {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)
+
+
+@dataclass
+class TrainResult:
+    step: int
+    checkpoints: list[Path] = field(default_factory=list)  # step_*.pt written in this call
+    history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def code_version() -> str:
+    """The git commit of this code (with "-dirty" when generation/ has local edits), else "unknown"."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if rev.returncode != 0:
+        return "unknown"
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but CUDA is not available here")
+    return device
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """1 until decay_start * steps, then linear to 0 at `steps` (pix2pix's 'linear' policy)."""
+    start = int(cfg.decay_start * cfg.steps)
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, cfg.steps - start))
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _batch(pairs: PairSet, cfg: TrainConfig, gen: torch.Generator, device: torch.device):
+    idx = torch.randint(len(pairs), (cfg.batch_size,), generator=gen)
+    flip = torch.rand(cfg.batch_size, generator=gen) < 0.5 if cfg.flip else torch.zeros(cfg.batch_size, dtype=torch.bool)
+    real, sem = pairs.images[idx], pairs.maps[idx]
+    real[flip], sem[flip] = real[flip].flip(-1), sem[flip].flip(-1)
+    memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    return (to_float(real).to(device, memory_format=memory), to_float(sem).to(device, memory_format=memory))
+
+
+class Trainer:
+    """Holds the networks, optimizers and RNGs of one run; `step()` is one G and one D update."""
+
+    def __init__(self, cfg: TrainConfig, *, device: torch.device | None = None) -> None:
+        self.cfg = cfg
+        self.device = device or pick_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.G = define_G("unet", **cfg.generator_args()).to(self.device)
+        self.D = define_D("patch", **cfg.discriminator_args()).to(self.device)
+        if cfg.channels_last:
+            self.G, self.D = self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.gan_loss = GANLoss(cfg.gan_mode)
+        self.weights = cfg.loss_weights()
+        self.autocast = self.device.type == "cuda" and cfg.amp
+        self.step_no = 0
+        self.history: dict[str, list[float]] = {"step": [], "l1": [], "roi": [], "fm": [], "gan": [], "d": []}
+
+    def _set_lr(self) -> None:
+        lr = self.cfg.lr * lr_factor(self.step_no, self.cfg)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def step(self, pairs: PairSet) -> dict[str, float]:
+        self.G.train(), self.D.train()
+        self._set_lr()
+        real, sem = _batch(pairs, self.cfg, self.data_gen, self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            fake = self.G(sem)
+            # One D pass per input, shared by both losses (as pix2pixHD does): D(real) gives
+            # the real logits and the feature-matching targets.
+            real_logits, real_feats = self.D(torch.cat([sem, real], 1), features=True)
+            fake_logits, fake_feats = self.D(torch.cat([sem, fake], 1), features=True)
+            fake_logits_d = self.D(torch.cat([sem, fake.detach()], 1))
+        terms = generator_losses(
+            fake=fake.float(), real=real, semantic_map=sem, fake_logits=fake_logits.float(),
+            fake_features=fake_feats.float(), real_features=real_feats.float(),
+            weights=self.weights, gan_loss=self.gan_loss,
+        )
+        loss_d = discriminator_loss(real_logits.float(), fake_logits_d.float(), self.gan_loss)
+        self.opt_G.zero_grad(set_to_none=True)
+        terms["total"].backward(inputs=list(self.G.parameters()))
+        self.opt_G.step()
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_d.backward(inputs=list(self.D.parameters()))
+        self.opt_D.step()
+        self.step_no += 1
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["d"] = float(loss_d.detach())
+        return out
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def describe(self, *, vocabulary: list[str], data_fingerprint: str) -> dict:
+        """What any checkpoint of this run carries: enough to rebuild and label the generator."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "generator": {"name": "unet", "args": self.cfg.generator_args()},
+            "discriminator": {"name": "patch", "args": self.cfg.discriminator_args()},
+            "vocabulary": list(vocabulary),
+            "skin_types": list(SKIN_TYPES),
+            "image_size": self.cfg.image_size,
+            "config": asdict(self.cfg),
+            "data_fingerprint": data_fingerprint,
+            "step": self.step_no,
+            "code_version": code_version(),
+        }
+
+    def save(self, out_dir: Path, *, vocabulary: list[str], data_fingerprint: str) -> Path:
+        meta = self.describe(vocabulary=vocabulary, data_fingerprint=data_fingerprint)
+        step_path = out_dir / f"step_{self.step_no:07d}.pt"
+        _save_atomic({**meta, "generator": {**meta["generator"], "state": self.G.state_dict()}}, step_path)
+        rng = {"torch": torch.get_rng_state(), "data": self.data_gen.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        full = {
+            **meta,
+            "generator": {**meta["generator"], "state": self.G.state_dict()},
+            "discriminator": {**meta["discriminator"], "state": self.D.state_dict()},
+            "optimizers": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
+            "rng": rng,
+            "history": self.history,
+        }
+        _save_atomic(full, out_dir / "resume.pt")
+        return step_path
+
+    def restore(self, state: dict) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT or "optimizers" not in state:
+            raise ValueError("not a resumable DermGAN training state")
+        saved = {k: v for k, v in state["config"].items() if k not in ("steps", "checkpoint_every", "sample_every", "log_every")}
+        mine = {k: v for k, v in asdict(self.cfg).items() if k in saved}
+        if saved != mine:
+            changed = sorted(k for k in saved if saved[k] != mine.get(k))
+            raise ValueError(f"cannot resume: the run was started with other settings ({', '.join(changed)})")
+        self.G.load_state_dict(state["generator"]["state"])
+        self.D.load_state_dict(state["discriminator"]["state"])
+        self.opt_G.load_state_dict(state["optimizers"]["G"])
+        self.opt_D.load_state_dict(state["optimizers"]["D"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.data_gen.set_state(state["rng"]["data"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.step_no = state["step"]
+        self.history = state["history"]
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    pairs: PairSet,
+    vocabulary: list[str],
+    data_fingerprint: str,
+    out_dir: Path,
+    resume: bool = False,
+    preview: PairSet | None = None,
+    progress: bool = True,
+    on_checkpoint: Callable[[Path, dict], None] | None = None,
+) -> TrainResult:
+    """Train until `cfg.steps`, writing checkpoints, sample grids and loss curves into out_dir.
+
+    `preview` pairs (default: the first 8 training pairs) are drawn in every sample grid.
+    `on_checkpoint(path, metrics)` is called after each step checkpoint is on disk.
+    """
+    if len(pairs) == 0:
+        raise ValueError("no training pairs")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg)
+    if resume:
+        resume_path = out_dir / "resume.pt"
+        if not resume_path.exists():
+            raise ValueError(f"nothing to resume: {resume_path} does not exist")
+        state = torch.load(resume_path, map_location=trainer.device, weights_only=True)
+        if state["data_fingerprint"] != data_fingerprint:
+            raise ValueError("cannot resume: the training set changed since this run started (fingerprint differs)")
+        trainer.restore(state)
+    preview = preview if preview is not None and len(preview) else pairs
+    result = TrainResult(step=trainer.step_no)
+    started = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=trainer.step_no, disable=not progress, desc=f"dermgan {cfg.preset}", unit="step")
+    running: dict[str, float] = {}
+    while trainer.step_no < cfg.steps:
+        terms = trainer.step(pairs)
+        for key in ("l1", "roi", "fm", "gan", "d"):
+            running[key] = running.get(key, 0.0) + terms[key]
+        bar.update(1)
+        if trainer.step_no % cfg.log_every == 0 or trainer.step_no == cfg.steps:
+            count = (trainer.step_no - 1) % cfg.log_every + 1
+            trainer.history["step"].append(trainer.step_no)
+            for key, total in running.items():
+                trainer.history[key].append(total / count)
+            bar.set_postfix({k: f"{v / count:.3g}" for k, v in running.items()})
+            running = {}
+        at_end = trainer.step_no == cfg.steps
+        if trainer.step_no % cfg.sample_every == 0 or at_end:
+            save_sample_grid(trainer.G, preview, out_dir / f"samples_{trainer.step_no:07d}.png", trainer.device)
+            save_loss_curves(trainer.history, out_dir / "losses.png")
+        if trainer.step_no % cfg.checkpoint_every == 0 or at_end:
+            path = trainer.save(out_dir, vocabulary=vocabulary, data_fingerprint=data_fingerprint)
+            result.checkpoints.append(path)
+            if on_checkpoint:
+                on_checkpoint(path, latest_losses(trainer.history))
+    bar.close()
+    result.step, result.history = trainer.step_no, trainer.history
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def latest_losses(history: dict[str, list[float]]) -> dict:
+    return {k: round(v[-1], 5) for k, v in history.items() if v and k != "step"} | {
+        "step": history["step"][-1] if history["step"] else 0
+    }
+
+
+@torch.no_grad()
+def save_sample_grid(G: torch.nn.Module, pairs: PairSet, path: Path, device: torch.device, count: int = 8) -> None:
+    """Rows of [map | generated | real] for the first `count` pairs (dropout off)."""
+    from torchvision.utils import save_image
+
+    was_training = G.training
+    G.eval()
+    sem, real = pairs.maps[:count], pairs.images[:count]
+    fake = to_uint8(G(to_float(sem).to(device)).cpu())
+    rows = torch.stack([sem, fake, real], 1).flatten(0, 1).float() / 255
+    save_image(rows, path, nrow=3, padding=2)
+    G.train(was_training)
+
+
+def save_loss_curves(history: dict[str, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key in ("l1", "roi", "fm"):
+        axes[0].plot(history["step"], history[key], label=key)
+    for key in ("gan", "d"):
+        axes[1].plot(history["step"], history[key], label=key)
+    for ax, title in zip(axes, ("reconstruction terms (weighted)", "adversarial")):
+        ax.set_title(title), ax.set_xlabel("step"), ax.legend()
+        if ax is axes[0] and any(v > 0 for k in ("l1", "roi", "fm") for v in history[k]):
+            ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def steps_per_second(cfg: TrainConfig, pairs: PairSet, *, steps: int = 5, warmup: int = 2) -> float:
+    """Training throughput of `cfg` on `pairs` (for benches)."""
+    trainer = Trainer(cfg)
+    for _ in range(warmup):
+        trainer.step(pairs)
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(pairs)
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps / (time.perf_counter() - t0)
+
