@@ -1,0 +1,139 @@
+"""Curator admin. New images enter through `image_ingest` (ImageIngestForm), never around it."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from atlas.forms import ConditionAdminForm, ImageIngestForm
+from atlas.models import Condition, ConditionLabelMapping, Image, Region, Source
+
+
+class RegionInline(admin.TabularInline):
+    model = Region
+    extra = 0
+    fields = ["x", "y", "width", "height", "label"]
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = [
+        "thumbnail_tag", "public_id", "condition", "fitzpatrick_type", "origin", "source", "is_public", "created_at",
+    ]  # fmt: skip
+    list_display_links = ["thumbnail_tag", "public_id"]
+    list_filter = ["condition", "fitzpatrick_type", "origin", "source", "is_public"]
+    list_select_related = ["condition", "source"]
+    search_fields = ["public_id", "external_id", "case_id"]
+    list_per_page = 50
+    inlines = [RegionInline]
+    add_form = ImageIngestForm
+    add_fieldsets = [(None, {"fields": ["upload", *ImageIngestForm.Meta.fields, "boxes"]})]
+    # Files, pixels and origin are facts of ingestion; change them by ingesting again.
+    readonly_fields = [
+        "preview", "public_id", "origin", "sha256", "width", "height", "file_size",
+        "provenance_json", "created_at", "updated_at",
+    ]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["preview", "public_id", "origin", "condition", "is_public"]}),
+        ("Skin tone", {"fields": ["fitzpatrick_type", "fitzpatrick_label_source", "monk_tone"]}),
+        ("Case", {"fields": ["body_site", "case_id", "external_id"]}),
+        ("Source and licence", {"fields": ["source", "licence", "attribution"]}),
+        ("File", {"fields": ["sha256", "width", "height", "file_size", "provenance_json", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Thumbnail")
+    def thumbnail_tag(self, image: Image) -> str:
+        badge = " (synthetic)" if image.is_synthetic else ""
+        return format_html(
+            '<img src="{}" alt="{}{}" width="64" height="64" style="object-fit:cover">',
+            image.thumbnail.url, image.condition, badge,
+        )
+
+    @admin.display(description="Image")
+    def preview(self, image: Image) -> str:
+        return format_html('<a href="{}"><img src="{}" alt="{}" style="max-width:256px"></a>',
+                           image.file.url, image.thumbnail.url, image.condition)
+
+    @admin.display(description="File size")
+    def file_size(self, image: Image) -> str:
+        try:
+            return f"{image.file.size:,} bytes"
+        except OSError:
+            return "file missing"
+
+    @admin.display(description="Provenance")
+    def provenance_json(self, image: Image) -> str:
+        if not image.provenance:
+            return "-"
+        return format_html("<pre>{}</pre>", json.dumps(image.provenance, indent=2, sort_keys=True))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Image | None = None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Image | None = None, change: bool = False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Image | None = None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj: Image | None):
+        # Regions of a new image are given as boxes on the ingest form (validated by ingestion).
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request: HttpRequest, obj: Image, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        # On add, ImageIngestForm has already stored the image through image_ingest.
+
+
+class LabelMappingInline(admin.TabularInline):
+    model = ConditionLabelMapping
+    extra = 1
+    fields = ["dataset", "label"]
+
+
+@admin.register(Condition)
+class ConditionAdmin(admin.ModelAdmin):
+    form = ConditionAdminForm
+    list_display = ["name", "slug", "category", "image_count"]
+    list_filter = ["category"]
+    search_fields = ["name", "slug", "synonyms"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [LabelMappingInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Condition]:
+        return super().get_queryset(request).annotate(image_count=Count("images"))
+
+    @admin.display(description="Images", ordering="image_count")
+    def image_count(self, condition: Condition) -> int:
+        return condition.image_count
+
+
+@admin.register(ConditionLabelMapping)
+class ConditionLabelMappingAdmin(admin.ModelAdmin):
+    list_display = ["dataset", "label", "condition"]
+    list_filter = ["dataset", "condition"]
+    list_select_related = ["condition"]
+    search_fields = ["label", "condition__name"]
+    autocomplete_fields = ["condition"]
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "licence", "allows_generative_training", "is_procedural", "image_count"]
+    list_filter = ["allows_generative_training", "is_procedural", "licence"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
+        return super().get_queryset(request).annotate(image_count=Count("images"))
+
+    @admin.display(description="Images", ordering="image_count")
+    def image_count(self, source: Source) -> int:
+        return source.image_count

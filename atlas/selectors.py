@@ -1,0 +1,258 @@
+"""Reads of the catalogue that pages, commands and the gap filler share.
+
+The coverage matrix counts real and synthetic images per (condition x Fitzpatrick type) in one
+aggregate query; everything else here is a small, named read the pages need.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q
+
+from atlas.models import Condition, Image, Source
+from atlas.skin import FITZPATRICK_TYPES, roman
+
+# Columns of the matrix: Fitzpatrick I-VI, then images whose skin type nobody labelled.
+SKIN_COLUMNS: tuple[int | None, ...] = (*FITZPATRICK_TYPES, None)
+HEAT_LEVELS = 5  # non-empty cells get a level 1..HEAT_LEVELS on a log scale; empty cells 0
+
+
+def skin_key(skin_type: int | None) -> str:
+    """How a column is written in URLs and JSON: "1".."6" or "unknown"."""
+    return "unknown" if skin_type is None else str(skin_type)
+
+
+@dataclass(frozen=True)
+class CoverageCell:
+    condition: Condition | None  # None on the totals row
+    skin_type: int | None  # None: skin type unknown
+    real: int
+    synthetic: int
+    level: int = 0  # heat level 0..HEAT_LEVELS, relative to the fullest cell of its matrix
+
+    @property
+    def total(self) -> int:
+        return self.real + self.synthetic
+
+    @property
+    def is_empty(self) -> bool:
+        return self.total == 0
+
+    @property
+    def skin_key(self) -> str:
+        return skin_key(self.skin_type)
+
+    @property
+    def skin_label(self) -> str:
+        return roman(self.skin_type)
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    condition: Condition
+    cells: list[CoverageCell]
+    real: int
+    synthetic: int
+
+    @property
+    def total(self) -> int:
+        return self.real + self.synthetic
+
+
+@dataclass
+class CoverageMatrix:
+    """Real and synthetic image counts per (condition, skin type); skin type None = unknown."""
+
+    conditions: list[Condition]
+    skin_types: tuple[int | None, ...] = SKIN_COLUMNS
+    # (condition slug, skin type) -> (real, synthetic); cells without images are absent
+    counts: dict[tuple[str, int | None], tuple[int, int]] = field(default_factory=dict)
+
+    def real(self, condition: Condition | str, skin_type: int | None) -> int:
+        return self.counts.get((_slug(condition), skin_type), (0, 0))[0]
+
+    def synthetic(self, condition: Condition | str, skin_type: int | None) -> int:
+        return self.counts.get((_slug(condition), skin_type), (0, 0))[1]
+
+    def total(self, condition: Condition | str, skin_type: int | None) -> int:
+        return self.real(condition, skin_type) + self.synthetic(condition, skin_type)
+
+    def row_total(self, condition: Condition | str) -> tuple[int, int]:
+        slug = _slug(condition)
+        return _sum(value for (row, _), value in self.counts.items() if row == slug)
+
+    def column_total(self, skin_type: int | None) -> tuple[int, int]:
+        return _sum(value for (_, column), value in self.counts.items() if column == skin_type)
+
+    @property
+    def column_totals(self) -> list[CoverageCell]:
+        """One pseudo-cell per column (condition None) so templates can loop over totals."""
+        return [CoverageCell(None, s, *self.column_total(s)) for s in self.skin_types]
+
+    @property
+    def grand_total(self) -> tuple[int, int]:
+        return _sum(self.counts.values())
+
+    @property
+    def max_cell(self) -> int:
+        return max((real + synthetic for real, synthetic in self.counts.values()), default=0)
+
+    def cell(self, condition: Condition, skin_type: int | None) -> CoverageCell:
+        real, synthetic = self.counts.get((condition.slug, skin_type), (0, 0))
+        return CoverageCell(condition, skin_type, real, synthetic, level=heat_level(real + synthetic, self.max_cell))
+
+    @property
+    def rows(self) -> list[CoverageRow]:
+        return [
+            CoverageRow(c, [self.cell(c, s) for s in self.skin_types], *self.row_total(c)) for c in self.conditions
+        ]
+
+    def empty_cells(self, *, origin: str | None = None, include_unknown: bool = False) -> list[CoverageCell]:
+        """Cells with no images (of `origin` if given: "real" or "synthetic"), row by row.
+
+        The unknown-skin-type column is left out by default: it is not a cell anyone can fill.
+        """
+        columns = [s for s in self.skin_types if include_unknown or s is not None]
+        cells = [self.cell(c, s) for c in self.conditions for s in columns]
+        if origin == Image.Origin.REAL:
+            return [cell for cell in cells if cell.real == 0]
+        if origin == Image.Origin.SYNTHETIC:
+            return [cell for cell in cells if cell.synthetic == 0]
+        return [cell for cell in cells if cell.is_empty]
+
+    def as_dict(self) -> dict:
+        return {
+            "skin_types": [skin_key(s) for s in self.skin_types],
+            "conditions": [
+                {
+                    "slug": row.condition.slug,
+                    "name": row.condition.name,
+                    "cells": {
+                        cell.skin_key: {"real": cell.real, "synthetic": cell.synthetic} for cell in row.cells
+                    },
+                    "total": {"real": row.real, "synthetic": row.synthetic},
+                }
+                for row in self.rows
+            ],
+            "column_totals": {
+                skin_key(s): dict(zip(("real", "synthetic"), self.column_total(s), strict=True))
+                for s in self.skin_types
+            },
+            "total": dict(zip(("real", "synthetic"), self.grand_total, strict=True)),
+        }
+
+
+def coverage_matrix(
+    *, public_only: bool = True, conditions: Iterable[Condition | str] | None = None
+) -> CoverageMatrix:
+    """Count images per (condition, Fitzpatrick type, origin) in one aggregate query.
+
+    `conditions` picks and orders the rows (Condition objects or slugs); by default every
+    condition, in the taxonomy's order.
+    """
+    rows = _conditions(conditions)
+    images = Image.objects.public() if public_only else Image.objects.all()
+    if conditions is not None:
+        images = images.filter(condition__in=rows)
+    grouped = (
+        images.order_by()  # the model's default ordering would otherwise join the GROUP BY
+        .values("condition__slug", "fitzpatrick_type")
+        .annotate(
+            real=Count("id", filter=Q(origin=Image.Origin.REAL)),
+            synthetic=Count("id", filter=Q(origin=Image.Origin.SYNTHETIC)),
+        )
+    )
+    counts = {(g["condition__slug"], g["fitzpatrick_type"]): (g["real"], g["synthetic"]) for g in grouped}
+    return CoverageMatrix(conditions=rows, counts=counts)
+
+
+def heat_level(count: int, maximum: int) -> int:
+    """0 for an empty cell; otherwise 1..HEAT_LEVELS on a log scale relative to `maximum`."""
+    if count <= 0 or maximum <= 0:
+        return 0
+    if maximum == 1:
+        return HEAT_LEVELS
+    share = math.log1p(count) / math.log1p(maximum)
+    return max(1, min(HEAT_LEVELS, math.ceil(share * HEAT_LEVELS)))
+
+
+# --- small reads for the pages ---------------------------------------------------------------
+
+
+def images_for_listing(
+    *,
+    condition: Condition | None = None,
+    skin_types: Iterable[int | None] = (),
+    origin: str | None = None,
+):
+    """Public images filtered as the browse pages ask; skin type None selects "unknown"."""
+    images = Image.objects.public().select_related("condition", "source")
+    if condition is not None:
+        images = images.of_condition(condition)
+    wanted = list(skin_types)
+    if wanted:
+        known = [s for s in wanted if s is not None]
+        match = Q(fitzpatrick_type__in=known)
+        if None in wanted:
+            match |= Q(fitzpatrick_type__isnull=True)
+        images = images.filter(match)
+    if origin in Image.Origin.values:
+        images = images.filter(origin=origin)
+    return images
+
+
+def image_for_detail(public_id) -> Image | None:
+    """A public image with what its page shows, or None (never a non-public one)."""
+    return (
+        Image.objects.public()
+        .select_related("condition", "source")
+        .prefetch_related("regions")
+        .filter(public_id=public_id)
+        .first()
+    )
+
+
+def examples_on_other_skin_types(image: Image) -> list[Image]:
+    """One public image of the same condition per other known skin type, real ones first."""
+    examples = []
+    for skin_type in FITZPATRICK_TYPES:
+        if skin_type == image.fitzpatrick_type:
+            continue
+        example = (
+            Image.objects.public()
+            .filter(condition_id=image.condition_id, fitzpatrick_type=skin_type)
+            .select_related("condition")
+            .order_by("origin", "-created_at")  # "real" sorts before "synthetic"
+            .first()
+        )
+        if example is not None:
+            examples.append(example)
+    return examples
+
+
+def catalogue_has_procedural_images() -> bool:
+    """True when public images come from procedural demo data (pages must say so)."""
+    return Source.objects.filter(is_procedural=True, images__is_public=True).exists()
+
+
+def _conditions(conditions: Iterable[Condition | str] | None) -> list[Condition]:
+    if conditions is None:
+        return list(Condition.objects.all())
+    wanted = [_slug(c) for c in conditions]
+    by_slug = {c.slug: c for c in Condition.objects.filter(slug__in=wanted)}
+    return [by_slug[slug] for slug in wanted if slug in by_slug]
+
+
+def _slug(condition: Condition | str) -> str:
+    return condition.slug if isinstance(condition, Condition) else condition
+
+
+def _sum(values: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    real = synthetic = 0
+    for r, s in values:
+        real += r
+        synthetic += s
+    return real, synthetic
