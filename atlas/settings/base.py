@@ -145,6 +145,9 @@ ATLAS_THUMBNAIL_SIZE = env_int("ATLAS_THUMBNAIL_SIZE", 256, minimum=32)
 ATLAS_JPEG_QUALITY = env_int("ATLAS_JPEG_QUALITY", 90, minimum=1)
 # Dotted paths of Celery tasks called with the new image's id after an ingestion commits.
 ATLAS_AFTER_INGEST_TASKS: list[str] = env_list("ATLAS_AFTER_INGEST_TASKS")
+# Dotted paths of callables run after seed_demo added images, each given the DemoSeedSummary
+# and returning a line to print (demo images are ingested without per-image follow-ups).
+ATLAS_AFTER_DEMO_SEED: list[str] = env_list("ATLAS_AFTER_DEMO_SEED")
 
 LOGGING = {
     "version": 1,
