@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from atlas.forms import ConditionAdminForm, ImageIngestForm
+from atlas.forms import ConditionAdminForm, ConditionLabelMappingForm, ImageIngestForm
 from atlas.models import Condition, ConditionLabelMapping, Image, Region, Source
 
 
@@ -94,6 +94,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 class LabelMappingInline(admin.TabularInline):
     model = ConditionLabelMapping
+    form = ConditionLabelMappingForm
     extra = 1
     fields = ["dataset", "label"]
 
@@ -117,6 +118,7 @@ class ConditionAdmin(admin.ModelAdmin):
 
 @admin.register(ConditionLabelMapping)
 class ConditionLabelMappingAdmin(admin.ModelAdmin):
+    form = ConditionLabelMappingForm
     list_display = ["dataset", "label", "condition"]
     list_filter = ["dataset", "condition"]
     list_select_related = ["condition"]

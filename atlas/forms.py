@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from atlas.models import Condition, Image
+from atlas.models import Condition, ConditionLabelMapping, Image
 from atlas.services.ingestion import Box, IngestionError, image_ingest
 from atlas.skin import FITZPATRICK_TYPES, roman
 
@@ -153,3 +153,18 @@ class ConditionAdminForm(forms.ModelForm):
             if name and name.lower() not in seen:
                 seen[name.lower()] = name
         return list(seen.values())
+
+
+class ConditionLabelMappingForm(forms.ModelForm):
+    """Labels are stored lower-cased; normalise before validation so a duplicate in another
+    case is reported as a form error instead of failing at the database."""
+
+    class Meta:
+        model = ConditionLabelMapping
+        fields = ["dataset", "label", "condition"]
+
+    def clean_label(self) -> str:
+        return self.cleaned_data["label"].strip().lower()
+
+    def clean_dataset(self) -> str:
+        return self.cleaned_data["dataset"].strip()
