@@ -123,6 +123,9 @@ class ImageFinder:
         name = Path(ref).name
         return self._by_name.get(name) or self._by_stem.get(name)
 
+    def is_outside(self, ref: str) -> bool:
+        return not (self.root / ref).resolve().is_relative_to(self.root)
+
     def _build_index(self) -> None:
         if self._by_name is not None:
             return

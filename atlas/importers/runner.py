@@ -42,7 +42,7 @@ class ImportReport:
         created = " (created)" if self.source_created else ""
         lines = [
             f"{self.format}: source {self.source!r}{created}, licence {self.licence}, generative training {training}",
-            f"rows read:  {self.rows} ({self.images} images)",
+            f"rows read:  {self.rows}, naming {self.images} images",
             f"imported:   {self.imported}",
             f"duplicates: {self.duplicates} (already in the catalogue; nothing stored)",
             f"skipped:    {len(self.skipped)}",
@@ -53,7 +53,7 @@ class ImportReport:
             lines.extend(f"    row {skip.row}: {skip.message}" for skip in rows[:DETAILS_SHOWN_PER_REASON])
             if len(rows) > DETAILS_SHOWN_PER_REASON:
                 lines.append(f"    ... and {len(rows) - DETAILS_SHOWN_PER_REASON} more")
-        lines.append(f"unmapped labels: {len(self.unmapped)} ({sum(self.unmapped.values())} rows not imported)")
+        lines.append(f"unmapped labels: {len(self.unmapped)} ({_rows(sum(self.unmapped.values()))} not imported)")
         lines.extend(f"  {label!r}: {count}" for label, count in self.unmapped.most_common())
         if self.unmapped:
             lines.append(f"  map them in the admin (Condition label mappings, dataset {self.format!r}) and re-run")
@@ -68,6 +68,7 @@ def import_rows(
     source: Source,
     is_public: bool,
     report: ImportReport,
+    attribution: str = "",
     progress: TextIO | None = None,
 ) -> ImportReport:
     report.rows = len({outcome.row for outcome in outcomes})
@@ -82,7 +83,9 @@ def import_rows(
         if condition is None:
             unmapped_rows.add((label_key(row.label), row.row))  # a SCIN case counts once, not per image
             continue
-        skip = _import_one(row, condition=condition, finder=finder, source=source, is_public=is_public, report=report)
+        skip = _import_one(
+            row, condition=condition, finder=finder, source=source, is_public=is_public, attribution=attribution, report=report
+        )
         if skip is not None:
             report.skipped.append(skip)
     bar.close()
@@ -92,7 +95,14 @@ def import_rows(
 
 
 def _import_one(
-    row: ImportRow, *, condition: Condition, finder: ImageFinder, source: Source, is_public: bool, report: ImportReport
+    row: ImportRow,
+    *,
+    condition: Condition,
+    finder: ImageFinder,
+    source: Source,
+    is_public: bool,
+    attribution: str,
+    report: ImportReport,
 ) -> SkippedRow | None:
     if row.licence and source.allows_generative_training and _forbids_training(row.licence):
         return SkippedRow(
@@ -102,6 +112,8 @@ def _import_one(
             "import it under a source that does not",
         )
     path = finder.find(row.image_ref, exact_path=row.exact_path)
+    if path is None and finder.is_outside(row.image_ref):
+        return SkippedRow(row.row, "missing_file", f"image {row.image_ref!r} lies outside the images folder {finder.root}")
     if path is None:
         return SkippedRow(row.row, "missing_file", f"image {row.image_ref!r} not found under {finder.root}")
     try:
@@ -115,7 +127,7 @@ def _import_one(
                 monk_tone=row.monk_tone,
                 body_site=row.body_site,
                 licence=row.licence,
-                attribution=row.attribution,
+                attribution=row.attribution or attribution,
                 case_id=row.case_id,
                 external_id=row.external_id,
                 regions=row.boxes,
@@ -137,3 +149,7 @@ def _forbids_training(licence: str) -> bool:
     """NC and ND terms (and any licence naming "noai") keep an image away from the GAN."""
     parts = licence.upper().replace("_", "-").replace(" ", "-").split("-")
     return bool({"NC", "ND", "NOAI"} & set(parts))
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"

@@ -70,6 +70,7 @@ def dataset_import(
         source=source,
         is_public=dataset.is_public and not private,
         report=report,
+        attribution=dataset.attribution,
         progress=progress,
     )
 
