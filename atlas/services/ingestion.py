@@ -152,6 +152,14 @@ def image_sha256(file: IO[bytes] | bytes) -> str:
     return _decode(_read_limited(file)).sha256
 
 
+def decode_upload(file: IO[bytes] | bytes) -> PILImage.Image:
+    """Check and decode an upload under the same limits as `image_ingest`, storing nothing.
+
+    Used by search-by-photo. Raises IngestionError (empty, too large, not an image, corrupt).
+    """
+    return _decode(_read_limited(file)).pixels
+
+
 # --- validation -----------------------------------------------------------------------------
 
 
@@ -212,7 +220,7 @@ def _decode(data: bytes) -> _Decoded:
                 raise IngestionError("no_pixels", "the image has no pixels")
             opened.load()
             icc_profile = opened.info.get("icc_profile")
-            pixels = _to_rgb(_to_srgb(ImageOps.exif_transpose(opened), icc_profile))
+            pixels = _to_rgb(_to_srgb(_upright(opened), icc_profile))
     except IngestionError:
         raise
     except UnidentifiedImageError:
@@ -230,6 +238,29 @@ def _decode(data: bytes) -> _Decoded:
 
 
 _SRGB = ImageCms.createProfile("sRGB")
+
+_ORIENTATION_FIXES = {
+    2: PILImage.Transpose.FLIP_LEFT_RIGHT,
+    3: PILImage.Transpose.ROTATE_180,
+    4: PILImage.Transpose.FLIP_TOP_BOTTOM,
+    5: PILImage.Transpose.TRANSPOSE,
+    6: PILImage.Transpose.ROTATE_270,
+    7: PILImage.Transpose.TRANSVERSE,
+    8: PILImage.Transpose.ROTATE_90,
+}
+
+
+def _upright(image: PILImage.Image) -> PILImage.Image:
+    """Apply the EXIF orientation. Phones write broken EXIF blocks; the pixels are still good."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - Pillow raises TypeError, struct.error, ... while rewriting bad EXIF
+        try:
+            orientation = image.getexif().get(0x0112)
+        except Exception:  # noqa: BLE001 - unreadable EXIF: no orientation to apply
+            orientation = None
+        fix = _ORIENTATION_FIXES.get(orientation)
+        return image.transpose(fix) if fix is not None else image.copy()
 
 
 def _to_srgb(image: PILImage.Image, icc_profile: bytes | None) -> PILImage.Image:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms
 
 from atlas.models import Image, ImageQuerySet, Region
-from atlas.services.ingestion import Box, IngestionError, image_ingest, read_synthetic_marker
+from atlas.services.ingestion import Box, IngestionError, image_ingest, image_sha256, read_synthetic_marker
 from tests.conftest import make_image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -201,6 +203,27 @@ def test_exif_orientation_is_applied_before_stripping(source, melanoma):
         top, bottom = upright.getpixel((20, 10)), upright.getpixel((20, 70))
     assert top[0] > 150 and top[2] < 100  # red now on top
     assert bottom[2] > 150 and bottom[0] < 100
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_broken_exif_never_escapes_as_a_crash():
+    # Random damage to an EXIF block made Pillow raise TypeError / struct.error from
+    # exif_transpose: a 500 in a view, a dead import in a command. The pixels are fine.
+    rng = random.Random(1)
+    base = PILImage.new("RGB", (32, 16), (100, 50, 20))
+    outcomes = Counter()
+    for _ in range(300):
+        raw = bytearray(exif_with_gps(orientation=6))
+        for _ in range(rng.randint(1, 8)):
+            raw[rng.randrange(6, len(raw))] = rng.randrange(256)
+        buffer = io.BytesIO()
+        base.save(buffer, format="JPEG", exif=bytes(raw))
+        try:
+            image_sha256(buffer.getvalue())
+            outcomes["accepted"] += 1
+        except IngestionError as error:
+            outcomes[error.code] += 1
+    assert outcomes["accepted"] > 250, outcomes
 
 
 def test_png_with_alpha_is_flattened_onto_white(source, melanoma):
