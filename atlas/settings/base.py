@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from atlas.env import env_bool, env_int, env_list, env_secret, env_str
 
@@ -26,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "django_celery_beat",
     "atlas",
     "generation",
     "search",
@@ -144,7 +146,7 @@ ATLAS_MAX_IMAGE_PIXELS = env_int("ATLAS_MAX_IMAGE_PIXELS", 40_000_000, minimum=1
 ATLAS_THUMBNAIL_SIZE = env_int("ATLAS_THUMBNAIL_SIZE", 256, minimum=32)
 ATLAS_JPEG_QUALITY = env_int("ATLAS_JPEG_QUALITY", 90, minimum=1)
 # Dotted paths of Celery tasks called with the new image's id after an ingestion commits.
-ATLAS_AFTER_INGEST_TASKS: list[str] = env_list("ATLAS_AFTER_INGEST_TASKS")
+ATLAS_AFTER_INGEST_TASKS: list[str] = env_list("ATLAS_AFTER_INGEST_TASKS", ["search.tasks.embed_image_task"])
 # Dotted paths of callables run after seed_demo added images, each given the DemoSeedSummary
 # and returning a line to print (demo images are ingested without per-image follow-ups).
 ATLAS_AFTER_DEMO_SEED: list[str] = env_list("ATLAS_AFTER_DEMO_SEED")
@@ -162,4 +164,28 @@ LOGGING = {
 # (settings of the generation app go here)
 
 # --- Search -----------------------------------------------------------------------------
-# (settings of the search app go here)
+# The open_clip model: a config name and its weights (a local checkpoint path, or a hub tag
+# already in the local cache; nothing is downloaded). The default is the small model that
+# `manage.py train_clip --preset fast` trains on the catalogue (docs/search.md).
+SEARCH_CLIP_MODEL = env_str("SEARCH_CLIP_MODEL", "atlas-clip-tiny")
+SEARCH_CLIP_PRETRAINED = env_str("SEARCH_CLIP_PRETRAINED", str(VAR_DIR / "search" / "clip" / "atlas-clip-tiny.pt"))
+SEARCH_CLIP_DEVICE = env_str("SEARCH_CLIP_DEVICE", "auto")  # auto = CUDA when present
+SEARCH_EMBED_BATCH_SIZE = env_int("SEARCH_EMBED_BATCH_SIZE", 64, minimum=1)
+SEARCH_INDEX_DIR = Path(env_str("SEARCH_INDEX_DIR", str(VAR_DIR / "search" / "index")))
+# Exact (Flat) search below this many vectors, IVF above (measured in docs/benchmarks.md).
+SEARCH_INDEX_FLAT_MAX = env_int("SEARCH_INDEX_FLAT_MAX", 50_000, minimum=0)
+SEARCH_INDEX_NPROBE = env_int("SEARCH_INDEX_NPROBE", 16, minimum=1)
+SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 500, minimum=1)
+SEARCH_MAX_K = env_int("SEARCH_MAX_K", 200, minimum=1)
+# Nightly incremental reindex (embed what is new, drop what is gone, publish a new version).
+# The DatabaseScheduler copies this entry into django-celery-beat's tables, so it shows in
+# the admin (Periodic tasks), where staff can change or pause it.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE["search-nightly-reindex"] = {
+    "task": "search.tasks.reindex_task",
+    "schedule": crontab(
+        hour=env_int("SEARCH_REINDEX_HOUR", 3, minimum=0), minute=env_int("SEARCH_REINDEX_MINUTE", 15, minimum=0)
+    ),
+    "kwargs": {"full": False},
+    "options": {"queue": "indexing"},
+}

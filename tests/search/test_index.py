@@ -1,0 +1,145 @@
+import threading
+
+import faiss
+import numpy as np
+import pytest
+
+from search.index import IndexSpec, IndexStore, IndexUnavailable, LiveIndex, VectorIndex, choose_spec
+
+DIM = 32
+
+
+def clustered(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(20, DIM))
+    return (centres[rng.integers(0, 20, n)] + 0.3 * rng.normal(size=(n, DIM))).astype(np.float32)
+
+
+SPECS = [IndexSpec("flat"), IndexSpec("ivf", nlist=64, nprobe=1)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.kind)
+def test_a_vector_finds_itself_first(spec):
+    vectors = clustered(3000)
+    index = VectorIndex.build(np.arange(3000) * 7 + 1, vectors, spec=spec)
+    hits = index.search(vectors[42], 5)
+    assert hits[0][0] == 42 * 7 + 1 and hits[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.kind)
+def test_removed_ids_never_come_back(spec):
+    vectors = clustered(3000)
+    ids = np.arange(3000)
+    index = VectorIndex.build(ids, vectors, spec=spec)
+    gone = ids[:1500]
+    assert index.remove(gone) == 1500
+    assert len(index) == 1500
+    for row in (0, 10, 700):
+        assert not set(i for i, _ in index.search(vectors[row], 50)) & set(gone.tolist())
+    assert index.remove(gone) == 0  # removing twice is harmless
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.kind)
+def test_a_filtered_query_returns_k_when_k_matches_exist(spec):
+    vectors = clustered(5000)
+    index = VectorIndex.build(np.arange(5000), vectors, spec=spec)
+    # 12 allowed ids far from the query's cluster: one probed list (nprobe=1) would miss them.
+    rng = np.random.default_rng(1)
+    allowed = rng.choice(5000, size=12, replace=False)
+    hits = index.search(vectors[0], 10, allowed_ids=allowed)
+    assert len(hits) == 10 and set(i for i, _ in hits) <= set(allowed.tolist())
+    # Fewer matches than k: all of them, and only them.
+    assert sorted(i for i, _ in index.search(vectors[0], 10, allowed_ids=allowed[:3])) == sorted(allowed[:3].tolist())
+    assert index.search(vectors[0], 10, allowed_ids=[999_999]) == []
+
+
+def test_a_filtered_flat_query_is_exact():
+    vectors = clustered(2000)
+    index = VectorIndex.build(np.arange(2000), vectors, spec=IndexSpec("flat"))
+    allowed = np.arange(0, 2000, 3)
+    normalised = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    expected = allowed[np.argsort(-(normalised[allowed] @ normalised[5]))[:10]]
+    assert [i for i, _ in index.search(vectors[5], 10, allowed_ids=allowed)] == expected.tolist()
+
+
+def test_re_adding_an_id_replaces_its_vector():
+    vectors = clustered(100)
+    index = VectorIndex.build(np.arange(100), vectors, spec=IndexSpec("flat"))
+    index.add(np.array([5]), vectors[50:51])
+    assert len(index) == 100
+    assert {i for i, _ in index.search(vectors[50], 2)} == {5, 50}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.kind)
+def test_save_and_load_round_trip(spec, tmp_path):
+    vectors = clustered(3000)
+    index = VectorIndex.build(np.arange(3000) + 10, vectors, spec=spec)
+    index.remove([10, 11])
+    index.save(tmp_path / "i.faiss")
+    loaded = VectorIndex.load(tmp_path / "i.faiss", nprobe=spec.nprobe)
+    assert loaded.spec.kind == spec.kind and len(loaded) == 2998
+    assert np.array_equal(np.sort(loaded.ids()), np.sort(index.ids()))
+    assert loaded.search(vectors[7], 5) == index.search(vectors[7], 5)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_size_picks_the_layout():
+    assert choose_spec(10_000).kind == "flat"
+    big = choose_spec(1_000_000)
+    assert big.kind == "ivf" and 1024 <= big.nlist <= 4096
+
+
+def test_a_corrupt_or_missing_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.faiss").write_bytes(b"not an index" * 10)
+    with pytest.raises(IndexUnavailable, match="corrupt"):
+        VectorIndex.load(tmp_path / "bad.faiss")
+    with pytest.raises(IndexUnavailable, match="does not exist"):
+        VectorIndex.load(tmp_path / "missing.faiss")
+
+
+def test_a_crash_while_saving_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    vectors = clustered(200)
+    path = tmp_path / "index" / "i.faiss"
+    VectorIndex.build(np.arange(200), vectors, spec=IndexSpec("flat")).save(path)
+    before = path.read_bytes()
+
+    def half_write(index, name):
+        with open(name, "wb") as handle:
+            handle.write(b"IxM2 half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(faiss, "write_index", half_write)
+    with pytest.raises(OSError):
+        VectorIndex.build(np.arange(50), vectors[:50], spec=IndexSpec("flat")).save(path)
+    assert path.read_bytes() == before
+    assert list(path.parent.iterdir()) == [path]
+
+
+def test_readers_see_whole_versions_while_new_ones_are_published(tmp_path):
+    store = IndexStore(tmp_path)
+    vectors = clustered(400)
+    store.publish(VectorIndex.build(np.arange(101), vectors[:101], spec=IndexSpec("flat")), version=1, model_version="m")
+    live = LiveIndex(store)
+    errors, seen = [], set()
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                index, pointer = live.get()
+                assert len(index) == pointer["count"] == 100 + pointer["version"]
+                seen.add(pointer["version"])
+                index.search(vectors[0], 5)
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for version in range(2, 40):
+        store.publish(VectorIndex.build(np.arange(100 + version), vectors[: 100 + version], spec=IndexSpec("flat")), version=version, model_version="m")
+    done.set()
+    reader.join()
+    assert errors == []
+    assert live.get()[1]["version"] == 39  # the new version is picked up without a restart
+    assert len(list(tmp_path.glob("index-*.faiss"))) == 2  # old versions are pruned
