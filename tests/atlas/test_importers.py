@@ -257,8 +257,6 @@ def test_a_rerun_adds_nothing_twice(fmt, tmp_path, media_root):
 @pytest.mark.parametrize("fmt", list(BUILDERS))
 def test_a_missing_required_column_is_named_and_nothing_is_imported(fmt, tmp_path, media_root):
     metadata, images, args = BUILDERS[fmt](tmp_path)
-    from atlas.importers.registry import FORMATS  # noqa: F401 - the module the command uses
-
     required = {"manifest": "condition", "fitzpatrick17k": "qc", "ham10000": "dx", "ddi": "skin_tone",
                 "scin": "image_1_path", "pad-ufes-20": "fitspatrick"}[fmt]
     with metadata.open(newline="", encoding="utf-8") as handle:
@@ -429,6 +427,19 @@ def test_manifest(tmp_path):
     assert "row 7: box 1 '1,2,3' is not 'x,y,w,h'" in output
     assert "row 8: image '../outside.jpg' lies outside the images folder" in output
     assert "licence_conflict: 1" in output and "row 9: licence CC-BY-NC-4.0" in output
+
+
+def test_manifest_needs_a_source_name(tmp_path):
+    metadata, images, _ = manifest(tmp_path)
+    with pytest.raises(CommandError, match="manifest imports need --source NAME"):
+        run_import("manifest", metadata, images, "--licence=CC-BY-4.0")
+    assert Source.objects.count() == 0
+
+
+def test_limit_must_be_positive(tmp_path):
+    metadata, images, _ = ham10000(tmp_path)
+    with pytest.raises(CommandError, match="--limit must be at least 1"):
+        run_import("ham10000", metadata, images, "--limit=0")
 
 
 def test_manifest_needs_a_licence_for_a_new_source(tmp_path):
