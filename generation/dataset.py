@@ -142,7 +142,7 @@ def render_pair(
         boxes = scale_boxes(boxes, size / image.width, size / image.height, size, size)
         image = image.resize((size, size), PILImage.Resampling.BICUBIC)
     spec = MapSpec(condition=item["condition"], skin_type=item["skin_type"], boxes=boxes)
-    return np.asarray(image.convert("RGB")), encode(spec, width=size, height=size, vocabulary=vocabulary)
+    return np.array(image.convert("RGB")), encode(spec, width=size, height=size, vocabulary=vocabulary)
 
 
 class PairSet:

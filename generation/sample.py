@@ -19,7 +19,7 @@ from PIL import Image as PILImage
 
 from generation.dataset import to_float, to_uint8
 from generation.networks import define_G
-from generation.semantic_map import MapSpec, centred_box, check_skin_type, condition_code, encode
+from generation.semantic_map import MapError, MapSpec, centred_box, check_skin_type, condition_code, decode, encode
 from generation.train import CHECKPOINT_FORMAT, pick_device
 
 _REQUIRED = ("generator", "vocabulary", "skin_types", "image_size", "config", "data_fingerprint", "step")
@@ -116,6 +116,13 @@ def spec_map(
     box = centred_box(size=size, width=gen.image_size, height=gen.image_size, centre=centre)
     spec = MapSpec(condition=condition, skin_type=skin_type, boxes=(box,))
     return encode(spec, width=gen.image_size, height=gen.image_size, vocabulary=gen.vocabulary)
+
+
+def decode_check(semantic_map: np.ndarray, gen: LoadedGenerator) -> MapSpec:
+    """Check a map given from outside (e.g. an edited real map) fits this generator."""
+    if semantic_map.shape != (gen.image_size, gen.image_size, 3):
+        raise MapError(f"maps must be {gen.image_size}x{gen.image_size}x3 for this generator, got {semantic_map.shape}")
+    return decode(semantic_map, vocabulary=gen.vocabulary)
 
 
 @torch.inference_mode()

@@ -161,7 +161,15 @@ LOGGING = {
 }
 
 # --- Generation (DermGAN) ---------------------------------------------------------------
-# (settings of the generation app go here)
+# Datasets, training runs, checkpoints and evaluation encoders live under GAN_ROOT.
+GAN_ROOT = Path(env_str("ATLAS_GAN_ROOT", str(VAR_DIR / "gan")))
+# auto = CUDA when present, else CPU; or cpu / cuda / cuda:N.
+GAN_DEVICE = env_str("ATLAS_GAN_DEVICE", "auto")
+GAN_CROP_SIZE = env_int("ATLAS_GAN_CROP_SIZE", 256, minimum=32)  # ROI crop window, pixels
+GAN_CROPS_PER_IMAGE = env_int("ATLAS_GAN_CROPS_PER_IMAGE", 4, minimum=1)
+GAN_HOLDOUT_PERCENT = env_int("ATLAS_GAN_HOLDOUT_PERCENT", 10, minimum=0)  # cases kept for evaluation
+# A local Inception-V3 weights file for FID; empty = score with the project's own encoder.
+GAN_INCEPTION_WEIGHTS = env_str("ATLAS_GAN_INCEPTION_WEIGHTS", "")
 
 # --- Search -----------------------------------------------------------------------------
 # The open_clip model: a config name and its weights (a local checkpoint path, or a hub tag

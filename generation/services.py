@@ -1,0 +1,421 @@
+"""DermGAN services: the Django side of the engine. Commands (and later tasks) call these.
+
+The ML code (semantic_map, crops, networks, losses, train, sample, evaluate) knows nothing of
+Django; these functions read the catalogue, pass plain data down, and record GanCheckpoint rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from PIL import Image as PILImage
+
+from atlas.models import Condition, Image
+from generation import dataset as ds
+from generation import evaluate as ev
+from generation import sample as smp
+from generation import train as tr
+from generation.models import GanCheckpoint
+from generation.semantic_map import SKIN_LEVELS, Box, MapError, MapSpec, centred_box, encode, with_skin_type
+
+logger = logging.getLogger(__name__)
+
+
+class GanError(ValueError):
+    """Something the GAN services refuse; the message says why and what to do."""
+
+
+# --- dataset -----------------------------------------------------------------------------
+@dataclass
+class DatasetBuildResult:
+    fingerprint: str
+    path: Path
+    n_images: int
+    n_train: int
+    n_eval: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    reused: bool = False
+
+
+def gan_root() -> Path:
+    return Path(settings.GAN_ROOT)
+
+
+def catalogue_vocabulary() -> list[str]:
+    """Every catalogue condition, ordered by slug: the codes a new checkpoint will carry."""
+    return list(Condition.objects.order_by("slug").values_list("slug", flat=True))
+
+
+def _load_stored(name: str):
+    def load() -> PILImage.Image:
+        with default_storage.open(name, "rb") as fh:
+            image = PILImage.open(fh)
+            image.load()
+        return image.convert("RGB")
+
+    return load
+
+
+def _gan_sources() -> tuple[list[ds.SourceImage], dict[str, int]]:
+    """Real images from sources that allow generative training, with a skin type and boxes."""
+    usable = Image.objects.usable_for_generative_training().select_related("condition").prefetch_related("regions")
+    sources, skipped = [], {"no_skin_type": 0, "no_regions": 0}
+    for image in usable.order_by("id"):
+        if image.fitzpatrick_type is None:
+            skipped["no_skin_type"] += 1
+            continue
+        boxes = tuple(Box(r.x, r.y, r.width, r.height) for r in image.regions.all())
+        if not boxes:
+            skipped["no_regions"] += 1
+            continue
+        sources.append(ds.SourceImage(
+            key=image.sha256, group=image.case_id or image.sha256, condition=image.condition.slug,
+            skin_type=image.fitzpatrick_type, boxes=boxes, load=_load_stored(image.file.name),
+        ))
+    return sources, skipped
+
+
+def gan_dataset_build(
+    *, window: int | None = None, crops_per_image: int | None = None, holdout_percent: int | None = None, seed: int = 0
+) -> DatasetBuildResult:
+    """Cut ROI crops of every eligible real image into GAN_ROOT/datasets/<fingerprint> and make it
+    the current training set. The same catalogue and parameters give the same fingerprint, and
+    then the existing set is reused."""
+    params = {
+        "window": window or settings.GAN_CROP_SIZE,
+        "crops_per_image": crops_per_image or settings.GAN_CROPS_PER_IMAGE,
+        "holdout_percent": settings.GAN_HOLDOUT_PERCENT if holdout_percent is None else holdout_percent,
+        "seed": seed,
+    }
+    sources, skipped = _gan_sources()
+    if not sources:
+        raise GanError(
+            "no real images with a Fitzpatrick type and ROI boxes from sources that allow generative "
+            f"training (skipped: {skipped}); import or seed some first"
+        )
+    vocabulary = catalogue_vocabulary()
+    fingerprint = ds.fingerprint_of(sources, vocabulary, params)
+    out_dir = gan_root() / "datasets" / fingerprint[:16]
+    reused = (out_dir / "manifest.json").exists() and ds.manifest_load(out_dir).fingerprint == fingerprint
+    try:
+        manifest = ds.manifest_load(out_dir) if reused else ds.dataset_write(sources, out_dir=out_dir, vocabulary=vocabulary, **params)
+    except MapError as exc:
+        raise GanError(f"a catalogue image has an unusable box: {exc}") from exc
+    current = {"fingerprint": fingerprint, "path": str(out_dir.relative_to(gan_root()))}
+    (gan_root() / "datasets" / "current.json").write_text(json.dumps(current))
+    return DatasetBuildResult(fingerprint, out_dir, len(sources), len(manifest.split("train")), len(manifest.split("eval")), skipped, reused)
+
+
+def gan_dataset_current() -> ds.Manifest:
+    pointer = gan_root() / "datasets" / "current.json"
+    if not pointer.exists():
+        raise GanError("no GAN training set yet: run `python manage.py build_gan_dataset` first")
+    return ds.manifest_load(gan_root() / json.loads(pointer.read_text())["path"])
+
+
+# --- training ----------------------------------------------------------------------------
+def _stored_path(path: Path) -> str:
+    try:
+        return str(Path(path).relative_to(gan_root()))
+    except ValueError:
+        return str(path)
+
+
+def checkpoint_file(checkpoint: GanCheckpoint) -> Path:
+    path = Path(checkpoint.path)
+    return path if path.is_absolute() else gan_root() / path
+
+
+def gan_train(
+    *,
+    preset: str,
+    steps: int | None = None,
+    resume: bool = False,
+    run: str | None = None,
+    overrides: dict | None = None,
+    activate: bool = True,
+    progress: bool = True,
+) -> list[GanCheckpoint]:
+    """Train (or resume) a run on the current training set; one GanCheckpoint row per checkpoint.
+    The last checkpoint becomes the active one unless activate=False."""
+    manifest = gan_dataset_current()
+    try:
+        cfg = tr.preset(preset, device=settings.GAN_DEVICE, **(overrides or {}))
+    except TypeError as exc:
+        raise GanError(f"unknown training setting: {exc}") from exc
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, steps=steps)
+    run = run or f"{preset}-{manifest.fingerprint[:8]}"
+    out_dir = gan_root() / "runs" / run
+    if not resume and (out_dir / "resume.pt").exists():
+        raise GanError(f"run {run!r} already exists at {out_dir}: pass --resume to continue it, or remove it")
+    pairs = ds.PairSet(manifest, split="train", size=cfg.image_size)
+    if len(pairs) == 0:
+        raise GanError("the training split is empty")
+    preview = ds.PairSet(manifest, split="eval", size=cfg.image_size) if manifest.split("eval") else None
+    rows: list[GanCheckpoint] = []
+
+    def record(path: Path, metrics: dict) -> None:
+        meta = smp.checkpoint_read(path)
+        rows.append(GanCheckpoint.objects.update_or_create(
+            path=_stored_path(path),
+            defaults={"run": run, "preset": preset, "step": meta["step"], "metrics": {"losses": metrics},
+                      "data_fingerprint": meta["data_fingerprint"], "code_version": meta["code_version"]},
+        )[0])
+
+    try:
+        tr.train(cfg, pairs=pairs, vocabulary=list(manifest.vocabulary), data_fingerprint=manifest.fingerprint,
+                 out_dir=out_dir, resume=resume, preview=preview, progress=progress, on_checkpoint=record)
+    except ValueError as exc:
+        raise GanError(str(exc)) from exc
+    if activate and rows:
+        gan_checkpoint_activate(checkpoint=rows[-1])
+    return rows
+
+
+def gan_checkpoint_activate(*, checkpoint: GanCheckpoint) -> GanCheckpoint:
+    """Make this checkpoint the one used for sampling, after checking it loads against the catalogue."""
+    smp.generator_load(checkpoint_file(checkpoint), catalogue=catalogue_vocabulary(), device="cpu")
+    with transaction.atomic():
+        GanCheckpoint.objects.filter(is_active=True).exclude(pk=checkpoint.pk).update(is_active=False)
+        GanCheckpoint.objects.filter(pk=checkpoint.pk).update(is_active=True)
+    checkpoint.is_active = True
+    return checkpoint
+
+
+# --- sampling ----------------------------------------------------------------------------
+_cache: dict[tuple, smp.LoadedGenerator] = {}
+_cache_lock = threading.Lock()
+
+
+def gan_generator_load(*, checkpoint: GanCheckpoint | Path | None = None) -> smp.LoadedGenerator:
+    """The active (or given) checkpoint's generator, loaded once per process and file version."""
+    if checkpoint is None:
+        checkpoint = GanCheckpoint.objects.filter(is_active=True).first()
+        if checkpoint is None:
+            raise GanError("no active GAN checkpoint: run `python manage.py train_gan --preset fast` first")
+    path = checkpoint_file(checkpoint) if isinstance(checkpoint, GanCheckpoint) else Path(checkpoint)
+    if not path.exists():
+        raise GanError(f"checkpoint file missing: {path}")
+    key = (str(path), path.stat().st_mtime_ns)
+    with _cache_lock:
+        if key not in _cache:
+            try:
+                _cache[key] = smp.generator_load(path, catalogue=catalogue_vocabulary(), device=settings.GAN_DEVICE)
+            except smp.CheckpointError as exc:
+                raise GanError(str(exc)) from exc
+        return _cache[key]
+
+
+def _check_condition(slug: str) -> None:
+    if not Condition.objects.filter(slug=slug).exists():
+        raise GanError(f"unknown condition {slug!r}: not in the catalogue")
+
+
+def images_generate(
+    *,
+    condition: str,
+    skin_type: int,
+    size: float = 0.4,
+    location: tuple[float, float] = (0.5, 0.5),
+    count: int = 1,
+    seed: int = 0,
+    checkpoint: GanCheckpoint | Path | None = None,
+) -> list[PILImage.Image]:
+    """`count` images of `condition` on Fitzpatrick `skin_type`, one square lesion box of side
+    `size` (fraction of the image) centred at `location`. Seeded: same arguments, same images."""
+    _check_condition(condition)
+    if not 1 <= count <= 1000:
+        raise GanError(f"count must be 1-1000, got {count}")
+    gen = gan_generator_load(checkpoint=checkpoint)
+    try:
+        semantic_map = smp.spec_map(gen, condition=condition, skin_type=skin_type, size=size, centre=location)
+    except MapError as exc:
+        raise GanError(str(exc)) from exc
+    return smp.generate(gen, [semantic_map] * count, seed=seed)
+
+
+def images_generate_from_map(*, semantic_map: np.ndarray, seed: int = 0, checkpoint: GanCheckpoint | Path | None = None):
+    """Images from an (edited) real map, e.g. a training map with its R channel changed."""
+    gen = gan_generator_load(checkpoint=checkpoint)
+    try:
+        smp.decode_check(semantic_map, gen)
+    except MapError as exc:
+        raise GanError(str(exc)) from exc
+    return smp.generate(gen, [semantic_map], seed=seed)
+
+
+SWEEP_SIZES = (0.1, 0.2, 0.3, 0.4, 0.55, 0.7)
+
+
+def _sweep_rows(kind: str, gen: smp.LoadedGenerator, conditions: Sequence[str], seed: int):
+    """(label, [images]) per condition: real crop, its map, then the sweep (FIG 6 / FIG 7)."""
+    manifest = gan_dataset_current()
+    items = manifest.split("eval") + manifest.split("train")
+    rows = []
+    for slug in conditions:
+        item = next((i for i in items if i["condition"] == slug), None)
+        if item is not None:
+            with PILImage.open(manifest.root / item["file"]) as im:
+                real, base = ds.render_pair(im, item, size=gen.image_size, vocabulary=gen.vocabulary)
+        else:  # no real example: a synthetic map on type III
+            real, base = None, smp.spec_map(gen, condition=slug, skin_type=3)
+        if kind == "skin-type":
+            maps = [with_skin_type(base, t) for t in sorted(SKIN_LEVELS)]
+        else:
+            skin = next(t for t, level in SKIN_LEVELS.items() if level == int(base[0, 0, 0]))
+            n = gen.image_size
+            maps = [encode(MapSpec(slug, skin, (centred_box(size=s, width=n, height=n),)), width=n, height=n,
+                           vocabulary=gen.vocabulary) for s in SWEEP_SIZES]
+        images = smp.generate(gen, maps, seed=seed, stochastic=False)
+        head = [PILImage.fromarray(real) if real is not None else PILImage.new("RGB", images[0].size, "white"),
+                PILImage.fromarray(base)]
+        rows.append(head + images)
+    return rows
+
+
+def gan_sweep(
+    *, kind: str, out: Path, conditions: Sequence[str] = (), seed: int = 0, scale: int = 2,
+    checkpoint: GanCheckpoint | Path | None = None,
+) -> Path:
+    """A PNG grid: one row per condition = [real crop | its map | six skin types (FIG 6) or six
+    lesion sizes (FIG 7)]. Default conditions: those in the training set, up to eight."""
+    if kind not in ("skin-type", "size"):
+        raise GanError(f"unknown sweep {kind!r}: use skin-type or size")
+    gen = gan_generator_load(checkpoint=checkpoint)
+    for slug in conditions:
+        _check_condition(slug)
+        if slug not in gen.vocabulary:
+            raise GanError(f"the checkpoint was not trained with condition {slug!r}")
+    if not conditions:
+        present = sorted({i["condition"] for i in gan_dataset_current().items})
+        conditions = present[:8]
+    sheet = smp.grid(_sweep_rows(kind, gen, conditions, seed))
+    if scale > 1:
+        sheet = sheet.resize((sheet.width * scale, sheet.height * scale), PILImage.Resampling.NEAREST)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    (out.with_suffix(".json")).write_text(json.dumps({
+        "kind": kind, "rows": list(conditions), "columns": ["real", "map"]
+        + ([f"type {t}" for t in sorted(SKIN_LEVELS)] if kind == "skin-type" else [f"size {s}" for s in SWEEP_SIZES]),
+        "checkpoint": gen.name, "seed": seed,
+    }, indent=1))
+    return out
+
+
+# --- evaluation --------------------------------------------------------------------------
+def gan_extractor(*, manifest: ds.Manifest, inception_weights: str = "") -> ev.FeatureExtractor:
+    """Inception-V3 pool3 when a weights file is given (argument or setting), else our own
+    crop encoder trained on the training split (cached per training-set fingerprint)."""
+    weights = inception_weights or settings.GAN_INCEPTION_WEIGHTS
+    if weights:
+        return ev.InceptionPool3(Path(weights))
+    path = gan_root() / "encoders" / f"crop-encoder-{manifest.fingerprint[:16]}.pt"
+    if path.exists():
+        return ev.CropEncoder.load(path)
+    pairs = ds.PairSet(manifest, split="train", size=64)
+    index = {slug: i for i, slug in enumerate(manifest.vocabulary)}
+    conditions = torch.tensor([index[i["condition"]] for i in pairs.items])
+    skin = torch.tensor([i["skin_type"] for i in pairs.items])
+    encoder = ev.crop_encoder_train(pairs.images, conditions, skin, n_conditions=len(index),
+                                    name=f"atlas-crop-encoder[{manifest.fingerprint[:8]}]")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoder.save(path)
+    return encoder
+
+
+def _eval_pairs(manifest: ds.Manifest, size: int) -> tuple[ds.PairSet, ds.PairSet]:
+    real = ds.PairSet(manifest, split="eval", size=size)
+    if len(real) < 10:
+        raise GanError(f"only {len(real)} held-out crops: too few to score (raise ATLAS_GAN_HOLDOUT_PERCENT)")
+    return real, ds.PairSet(manifest, split="train", size=size)
+
+
+def gan_evaluate(
+    *, checkpoint: GanCheckpoint | Path | None = None, trials: int = 3, inception_weights: str = ""
+) -> dict:
+    """FD and KID of generated vs held-out real crops (one image per held-out map, `trials`
+    seeds), with the extractor named. Stored in the checkpoint row's metrics when given a row."""
+    manifest = gan_dataset_current()
+    gen = gan_generator_load(checkpoint=checkpoint)
+    extractor = gan_extractor(manifest=manifest, inception_weights=inception_weights)
+    real, _ = _eval_pairs(manifest, gen.image_size)
+    result = _score_generator(gen, real, extractor, trials)
+    if isinstance(checkpoint, GanCheckpoint) or checkpoint is None:
+        row = checkpoint or GanCheckpoint.objects.get(is_active=True)
+        row.metrics = {**row.metrics, "evaluation": result}
+        row.save(update_fields=["metrics"])
+    return result
+
+
+def _score_generator(gen: smp.LoadedGenerator, real: ds.PairSet, extractor, trials: int) -> dict:
+    maps = [m.permute(1, 2, 0).numpy() for m in real.maps]
+    scores = []
+    for seed in range(trials):
+        fake = torch.stack([torch.from_numpy(np.asarray(i)).permute(2, 0, 1) for i in smp.generate(gen, maps, seed=seed)])
+        scores.append(ev.score(real.images, fake, extractor))
+    return _summary(scores)
+
+
+def _summary(scores: list[ev.Score]) -> dict:
+    fds, kids = [s.fd for s in scores], [s.kid_mean for s in scores]
+    return {"extractor": scores[0].extractor, "n": scores[0].n_real, "trials": len(scores),
+            "fd": float(np.mean(fds)), "fd_ci": ev.bootstrap_interval(fds),
+            "kid": float(np.mean(kids)), "kid_ci": ev.bootstrap_interval(kids)}
+
+
+ABLATION_VARIANTS: dict[str, dict] = {
+    "DermGAN (full)": {},
+    "no checkerboard fix (transposed convs)": {"upsample": "transposed"},
+    "no condition-specific (ROI) loss": {"lambda_roi": 0.0},
+    "no feature matching loss": {"lambda_fm": 0.0},
+}
+PATENT_TABLE_1 = {
+    "real data": "83.6 ± 2.5",
+    "DermGAN (full)": "122.4 ± 3.4",
+    "no checkerboard fix (transposed convs)": "151.6 ± 3.4",
+    "no condition-specific (ROI) loss": "174.0 ± 4.7",
+    "no feature matching loss": "140.7 ± 2.5",
+}
+
+
+def gan_ablation(
+    *, preset: str = "fast", steps: int = 1500, trials: int = 3, inception_weights: str = "", progress: bool = True
+) -> list[dict]:
+    """Train each variant on the same budget and data, score each on the held-out crops, and
+    score real training crops against the same held-out crops as the reference row."""
+    manifest = gan_dataset_current()
+    size = tr.preset(preset).image_size
+    extractor = gan_extractor(manifest=manifest, inception_weights=inception_weights)
+    real, train_pairs = _eval_pairs(manifest, size)
+    rows = []
+    ref = [ev.score(real.images, train_pairs.images[torch.randperm(len(train_pairs), generator=torch.Generator().manual_seed(t))[: len(real)]], extractor)
+           for t in range(trials)]
+    rows.append({"variant": "real data", **_summary(ref), "patent_fid": PATENT_TABLE_1["real data"]})
+    for name, overrides in ABLATION_VARIANTS.items():
+        run = f"ablation-{preset}-{steps}-{overrides_slug(overrides)}-{manifest.fingerprint[:8]}"
+        ckpts = GanCheckpoint.objects.filter(run=run, step=steps)
+        if not ckpts.exists():
+            if (gan_root() / "runs" / run / "resume.pt").exists():
+                gan_train(preset=preset, steps=steps, run=run, overrides=overrides, activate=False, progress=progress, resume=True)
+            else:
+                gan_train(preset=preset, steps=steps, run=run, overrides=overrides, activate=False, progress=progress)
+        gen = gan_generator_load(checkpoint=GanCheckpoint.objects.get(run=run, step=steps))
+        rows.append({"variant": name, **_score_generator(gen, real, extractor, trials), "patent_fid": PATENT_TABLE_1[name]})
+    return rows
+
+
+def overrides_slug(overrides: dict) -> str:
+    return "-".join(f"{k}={v}" for k, v in sorted(overrides.items())).replace(".", "p") or "full"
