@@ -22,9 +22,9 @@ class RegionInline(admin.TabularInline):
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = [
-        "thumbnail_tag", "public_id", "condition", "fitzpatrick_type", "origin", "source", "is_public", "created_at",
+        "thumbnail_tag", "short_id", "condition", "fitzpatrick_type", "origin", "source", "is_public", "created_at",
     ]  # fmt: skip
-    list_display_links = ["thumbnail_tag", "public_id"]
+    list_display_links = ["thumbnail_tag", "short_id"]
     list_filter = ["condition", "fitzpatrick_type", "origin", "source", "is_public"]
     list_select_related = ["condition", "source"]
     search_fields = ["public_id", "external_id", "case_id"]
@@ -52,6 +52,11 @@ class ImageAdmin(admin.ModelAdmin):
             '<img src="{}" alt="{}{}" width="64" height="64" style="object-fit:cover">',
             image.thumbnail.url, image.condition, badge,
         )
+
+    @admin.display(description="Public id", ordering="public_id")
+    def short_id(self, image: Image) -> str:
+        # The full id is long; search finds an image by its full id or any part of it.
+        return format_html('<span title="{}">{}…</span>', image.public_id, str(image.public_id)[:8])
 
     @admin.display(description="Image")
     def preview(self, image: Image) -> str:
