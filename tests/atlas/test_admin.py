@@ -140,3 +140,19 @@ def test_duplicate_label_in_another_case_is_a_form_error(admin_client, melanoma)
 )
 def test_other_changelists_load(admin_client, image, name):
     assert admin_client.get(reverse(name)).status_code == 200
+
+
+def test_region_inline_rejects_a_box_outside_the_image(admin_client, image):
+    region = image.regions.get()
+    post = {
+        "condition": image.condition_id, "is_public": "on", "fitzpatrick_type": "4", "fitzpatrick_label_source": "",
+        "monk_tone": "", "body_site": "", "case_id": "", "external_id": "ISIC_0001", "source": image.source_id,
+        "licence": "CC-BY-4.0", "attribution": "",
+        "regions-TOTAL_FORMS": "1", "regions-INITIAL_FORMS": "1", "regions-MIN_NUM_FORMS": "0",
+        "regions-MAX_NUM_FORMS": "1000", "regions-0-id": region.pk, "regions-0-image": image.pk,
+        "regions-0-x": "60", "regions-0-y": "0", "regions-0-width": "10", "regions-0-height": "10", "regions-0-label": "",
+    }  # fmt: skip
+    response = admin_client.post(reverse("admin:atlas_image_change", args=[image.pk]), post)
+    assert response.status_code == 200
+    assert "lies outside the 64x48 image" in response.text
+    assert image.regions.get().x == 1
