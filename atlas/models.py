@@ -52,6 +52,10 @@ class ConditionLabelMapping(models.Model):
     def __str__(self) -> str:
         return f"{self.dataset}:{self.label} -> {self.condition.slug}"
 
+    def clean(self) -> None:
+        # Normalise before the uniqueness check, so "MEL" next to "mel" is a form error, not a 500.
+        self.label = self.label.strip().lower()
+
     def save(self, *args, **kwargs) -> None:
         self.label = self.label.strip().lower()
         super().save(*args, **kwargs)

@@ -10,6 +10,8 @@ SECRET_KEY = "test-only-key"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each test points MEDIA_ROOT at its own directory (tests/conftest.py); this is the fallback.
 MEDIA_ROOT = Path(tempfile.gettempdir()) / "atlas-test-media"
+# WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static files.
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="atlas-test-static-"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
