@@ -40,22 +40,23 @@ SCALE_YELLOW = np.array((0.92, 0.84, 0.58), F32)
 # same process looks different on different skin: erythema is red on light skin and
 # violaceous-brown on dark skin, hypopigmentation barely shows on type I and stands out on VI.
 TINTS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], float, float]] = {
-    "erythema": ((1.10, 0.62, 0.62), (0.82, 0.60, 0.68), 0.0, 0.0),
-    "pink": ((1.06, 0.78, 0.76), (0.88, 0.70, 0.74), 0.0, 0.0),
-    "salmon": ((1.12, 0.70, 0.60), (0.80, 0.62, 0.72), 0.0, 0.0),
+    "erythema": ((1.10, 0.62, 0.62), (0.74, 0.52, 0.60), 0.0, 0.0),
+    "pink": ((1.08, 0.74, 0.72), (0.80, 0.64, 0.70), 0.0, 0.0),
+    "salmon": ((1.12, 0.70, 0.60), (0.76, 0.58, 0.68), 0.0, 0.0),
     "violaceous": ((0.85, 0.52, 0.62), (0.62, 0.48, 0.58), 0.0, 0.0),
     "brown": ((0.70, 0.55, 0.45), (0.55, 0.45, 0.43), 0.0, 0.0),
-    "darkbrown": ((0.42, 0.30, 0.24), (0.38, 0.30, 0.29), 0.0, 0.0),
+    "darkbrown": ((0.52, 0.36, 0.27), (0.42, 0.32, 0.29), 0.0, 0.0),
     "stasis": ((0.82, 0.50, 0.40), (0.68, 0.52, 0.52), 0.0, 0.0),
     "pearly": ((1.06, 0.88, 0.88), (0.72, 0.62, 0.62), 0.12, 0.0),
     "flesh": ((1.02, 0.95, 0.92), (1.04, 0.98, 0.96), 0.0, 0.0),
-    "wart": ((0.92, 0.88, 0.78), (1.00, 0.98, 0.95), 0.05, 0.22),
+    "wart": ((0.86, 0.80, 0.68), (1.00, 0.95, 0.90), 0.12, 0.25),
     "sk": ((0.62, 0.49, 0.38), (0.55, 0.46, 0.44), 0.0, 0.0),
-    "scar": ((1.04, 0.88, 0.88), (0.70, 0.55, 0.55), 0.25, 0.0),
-    "versicolor": ((0.98, 0.80, 0.70), (1.0, 1.0, 1.0), 0.0, 0.40),
-    "depigment": ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0), 0.88, 0.90),
-    "wheal": ((1.06, 0.86, 0.84), (0.95, 0.85, 0.86), 0.10, 0.06),
-    "dusky": ((0.80, 0.62, 0.60), (0.70, 0.58, 0.58), 0.0, 0.0),
+    "scar": ((1.08, 0.76, 0.76), (0.66, 0.50, 0.52), 0.15, 0.0),
+    "versicolor": ((0.90, 0.76, 0.64), (0.80, 0.64, 0.56), 0.0, 0.0),  # the hyperpigmented form
+    "hypopigment": ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0), 0.25, 0.40),
+    "depigment": ((1.0, 1.0, 1.0), (1.0, 1.0, 1.0), 0.7, 0.88),
+    "wheal": ((1.08, 0.82, 0.80), (0.92, 0.80, 0.82), 0.04, 0.06),
+    "dusky": ((0.80, 0.60, 0.58), (0.62, 0.50, 0.52), 0.0, 0.0),
 }
 
 
@@ -81,7 +82,7 @@ class Look:
 LOOKS: dict[str, Look] = {
     "acne": Look("cluster", (0.11, 0.17), (1, 2), "erythema", (0.6, 0.9), 0.1, 0.5, 0.9, papules=(9, 18), extras=("pustules", "comedones")),
     "actinic-keratosis": Look("patch", (0.05, 0.09), (1, 3), "pink", (0.5, 0.75), 0.3, 0.35, 0.15, 0.6, extras=("rough",)),
-    "allergic-contact-dermatitis": Look("patch", (0.15, 0.22), (1, 1), "erythema", (0.5, 0.75), 0.06, 0.25, 0.1, 0.05, (2.2, 3.5), extras=("vesicles",)),
+    "allergic-contact-dermatitis": Look("patch", (0.14, 0.2), (1, 1), "erythema", (0.65, 0.85), 0.15, 0.5, 0.1, 0.05, (1.4, 2.4), extras=("vesicles",)),
     "alopecia-areata": Look("hair-patch", (0.12, 0.19), (1, 2), "pink", (0.15, 0.3), 0.08, 0.2),
     "androgenetic-alopecia": Look("hair-thin", (0.28, 0.36), (1, 1), "flesh", (0.2, 0.3), 0.1, 1.0),
     "basal-cell-carcinoma": Look("dome", (0.05, 0.09), (1, 1), "pearly", (0.75, 0.9), 0.15, 0.15, 0.7, extras=("telangiectasia", "rolled", "ulcer")),
@@ -91,21 +92,21 @@ LOOKS: dict[str, Look] = {
     "hidradenitis": Look("cluster", (0.12, 0.18), (1, 2), "violaceous", (0.7, 0.9), 0.2, 0.5, 1.1, papules=(2, 5), extras=("tracts",)),
     "lentigo": Look("patch", (0.04, 0.08), (1, 3), "brown", (0.5, 0.75), 0.2, 0.2),
     "melanocytic-nevus": Look("dome", (0.03, 0.05), (1, 2), "darkbrown", (0.8, 0.95), 0.03, 0.15, 0.3, aspect=(1.0, 1.15)),
-    "melanoma": Look("patch", (0.08, 0.13), (1, 1), "darkbrown", (0.9, 1.0), 0.35, 0.1, 0.2, extras=("multitone",)),
+    "melanoma": Look("patch", (0.08, 0.13), (1, 1), "darkbrown", (0.9, 1.0), 0.55, 0.1, 0.2, extras=("multitone",)),
     "post-inflammatory-hyperpigmentation": Look("patch", (0.04, 0.09), (2, 3), "brown", (0.55, 0.85), 0.25, 0.45),
     "psoriasis": Look("patch", (0.12, 0.2), (1, 3), "salmon", (0.75, 0.9), 0.2, 0.1, 0.35, 0.85),
     "scc-sccis": Look("dome", (0.06, 0.1), (1, 1), "erythema", (0.7, 0.85), 0.25, 0.2, 0.6, 0.5, extras=("crust",)),
     "sk-isk": Look("patch", (0.05, 0.1), (1, 3), "sk", (0.85, 0.97), 0.15, 0.06, 0.5, aspect=(1.1, 1.6), extras=("cerebriform",)),
-    "scar-condition": Look("line", (0.14, 0.28), (1, 1), "scar", (0.6, 0.85), 0.1, 0.3, 0.3, aspect=(3.5, 7.0), extras=("shiny", "sutures")),
-    "seborrheic-dermatitis": Look("patch", (0.16, 0.26), (1, 2), "pink", (0.4, 0.6), 0.3, 0.6, 0.05, 0.5, extras=("greasy",)),
-    "skin-tag": Look("tag", (0.025, 0.045), (1, 3), "flesh", (0.8, 0.95), 0.05, 0.2, 1.5),
+    "scar-condition": Look("line", (0.14, 0.26), (1, 1), "scar", (0.75, 0.95), 0.1, 0.25, 0.6, aspect=(5.0, 9.0), extras=("shiny", "sutures")),
+    "seborrheic-dermatitis": Look("patch", (0.16, 0.26), (1, 2), "pink", (0.55, 0.75), 0.3, 0.6, 0.05, 0.7, extras=("greasy",)),
+    "skin-tag": Look("tag", (0.03, 0.055), (1, 3), "flesh", (0.8, 0.95), 0.05, 0.2, 1.5),
     "stasis-dermatitis": Look("patch", (0.24, 0.32), (1, 1), "stasis", (0.5, 0.75), 0.3, 0.7, 0.0, 0.2, extras=("purpura",)),
     "tinea": Look("ring", (0.12, 0.2), (1, 2), "erythema", (0.65, 0.85), 0.15, 0.15, 0.15, 0.45),
-    "tinea-versicolor": Look("cluster", (0.16, 0.24), (1, 2), "versicolor", (0.55, 0.8), 0.25, 0.3, 0.0, 0.2, papules=(12, 28)),
-    "urticaria": Look("patch", (0.07, 0.14), (1, 3), "wheal", (0.7, 0.9), 0.35, 0.3, 0.45, extras=("flare",)),
-    "verruca-vulgaris": Look("dome", (0.04, 0.07), (1, 3), "wart", (0.8, 0.95), 0.2, 0.12, 0.6, extras=("papillomatous", "black-dots")),
+    "tinea-versicolor": Look("cluster", (0.16, 0.24), (1, 2), "versicolor", (0.75, 0.95), 0.25, 0.25, 0.0, 0.2, papules=(14, 30)),
+    "urticaria": Look("patch", (0.07, 0.14), (1, 3), "wheal", (0.7, 0.9), 0.4, 0.3, 0.6, extras=("flare",)),
+    "verruca-vulgaris": Look("dome", (0.045, 0.08), (1, 3), "wart", (0.8, 0.95), 0.2, 0.12, 0.6, extras=("papillomatous", "black-dots")),
     "vitiligo": Look("patch", (0.12, 0.22), (1, 3), "depigment", (0.85, 0.98), 0.35, 0.12),
-    "other": Look("patch", (0.04, 0.1), (1, 2), "dusky", (0.5, 0.75), 0.2, 0.3, 0.3, 0.1),
+    "other": Look("patch", (0.04, 0.1), (1, 2), "dusky", (0.65, 0.85), 0.2, 0.3, 0.3, 0.1),
 }
 
 HAIR_BY_SITE = {"scalp": 0.6, "beard area": 0.8, "axilla": 0.5, "groin": 0.45}
@@ -266,7 +267,7 @@ def _skin_layer(rng: np.random.Generator, c: int, fitzpatrick_type: int) -> tupl
     base *= 1 + 0.05 * rng.standard_normal()
     lum = 1 + 0.045 * _smooth_noise(rng, c, c, 48) + 0.025 * _smooth_noise(rng, c, c, 12) + 0.018 * _smooth_noise(rng, c, c, 3)
     skin = base * lum[..., None]
-    redness = np.clip(_smooth_noise(rng, c, c, 28), 0, None) * (0.05 - 0.03 * t)
+    redness = np.clip(_smooth_noise(rng, c, c, 28), 0, None) * (0.03 - 0.02 * t)
     skin[..., 1] -= redness * skin[..., 1]
     skin[..., 2] -= redness * skin[..., 2]
     pores = _blur((rng.random((c, c)) < 0.012).astype(F32), 0.7)
@@ -288,16 +289,19 @@ def _window(c: int, cy: float, cx: float, reach: float) -> tuple[slice, slice, A
     return slice(y0, y1), slice(x0, x1), yy - cy, xx - cx
 
 
-def _blob(rng, dy: Array, dx: Array, r: float, *, aspect: float, irregularity: float, softness: float) -> tuple[Array, Array]:
-    """An irregular soft-edged shape: (alpha 0..1, normalised radius: 0 centre, 1 border)."""
-    angle = rng.uniform(0, math.pi)
+def _blob(rng, dy: Array, dx: Array, r: float, *, aspect: float, irregularity: float, softness: float, angle: float | None = None) -> tuple[Array, Array]:
+    """An irregular soft-edged shape: (alpha 0..1, normalised radius: 0 centre, 1 border).
+
+    The long axis points along `angle` (radians from the x axis).
+    """
+    angle = rng.uniform(0, math.pi) if angle is None else angle
     u = dx * math.cos(angle) + dy * math.sin(angle)
     v = (-dx * math.sin(angle) + dy * math.cos(angle)) * aspect
     rho = np.hypot(u, v)
     theta = np.arctan2(v, u)
     border = np.ones_like(rho)
-    for k in range(2, 9):  # harmonics of the border: few and small for a round nevus, many for melanoma
-        border += irregularity * rng.standard_normal() / k**0.8 * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
+    for k in range(2, 8):  # harmonics of the border: small for a round nevus, large for melanoma
+        border += irregularity * rng.standard_normal() / k**1.3 * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
     border = r * np.clip(border, 0.35, None)
     edge = max(softness * r, 0.8)
     alpha = _smoothstep((border - rho) / edge + 0.5)
@@ -324,11 +328,10 @@ def _dot(scene: _Scene, cy: float, cx: float, r: float, colour, alpha: float, bu
         scene.height[ys, xs] += bump * a
 
 
-def _lines(scene: _Scene, cy: float, cx: float, reach: float, count: int, length: float, colour, alpha: float, width: int = 1) -> Array:
+def _lines(scene: _Scene, cy: float, cx: float, reach: float, count: int, length: float, colour, alpha: float, width: int = 1) -> None:
     """Thin drawn lines (telangiectasia, excoriations, sutures, sinus tracts) near a centre."""
     rng, c = scene.rng, scene.size
-    canvas = PILImage.new("L", (c, c), 0)
-    draw = ImageDraw.Draw(canvas)
+    polylines = []
     for _ in range(count):
         y, x = cy + rng.uniform(-reach, reach), cx + rng.uniform(-reach, reach)
         heading = rng.uniform(0, 2 * math.pi)
@@ -337,10 +340,25 @@ def _lines(scene: _Scene, cy: float, cx: float, reach: float, count: int, length
             heading += rng.uniform(-0.7, 0.7)
             x, y = x + math.cos(heading) * length / 3, y + math.sin(heading) * length / 3
             points.append((x, y))
-        draw.line(points, fill=255, width=width)
+        polylines.append(points)
+    _draw(scene, polylines, colour, alpha, width)
+
+
+def _draw(scene: _Scene, polylines: list[list[tuple[float, float]]], colour, alpha: float, width: int = 1) -> None:
+    """Draw anti-aliased polylines in `colour`, only within their bounding window (cheap)."""
+    c = scene.size
+    xs = [x for points in polylines for x, _ in points]
+    ys = [y for points in polylines for _, y in points]
+    x0, y0 = max(0, int(min(xs)) - 4), max(0, int(min(ys)) - 4)
+    x1, y1 = min(c, int(max(xs)) + 5), min(c, int(max(ys)) + 5)
+    if x1 <= x0 or y1 <= y0:
+        return
+    canvas = PILImage.new("L", (x1 - x0, y1 - y0), 0)
+    draw = ImageDraw.Draw(canvas)
+    for points in polylines:
+        draw.line([(x - x0, y - y0) for x, y in points], fill=255, width=width)
     mask = np.asarray(canvas.filter(ImageFilter.GaussianBlur(0.6)), F32) / 255 * alpha
-    _mix(scene.skin, np.asarray(colour, F32), mask)
-    return mask
+    _mix(scene.skin[y0:y1, x0:x1], np.asarray(colour, F32), mask)
 
 
 def _paint(scene: _Scene, look: Look, cy: float, cx: float, r: float) -> Array:
@@ -354,6 +372,8 @@ def _paint(scene: _Scene, look: Look, cy: float, cx: float, r: float) -> Array:
     if look.kind == "cluster":
         count = int(rng.integers(look.papules[0], look.papules[1] + 1))
         small = look.tint == "versicolor"
+        if small and rng.random() < 0.15 + 0.75 * t:  # tinea versicolor is mostly hypopigmented on dark skin
+            look = Look(look.kind, look.radius, look.lesions, "hypopigment", look.opacity, look.irregularity, look.softness, papules=look.papules)
         for _ in range(count):
             py, px = cy + rng.normal(0, r / 2), cx + rng.normal(0, r / 2)
             pr = r * (rng.uniform(0.12, 0.3) if small else rng.uniform(0.07, 0.16) if count > 6 else rng.uniform(0.25, 0.45))
@@ -372,15 +392,20 @@ def _paint(scene: _Scene, look: Look, cy: float, cx: float, r: float) -> Array:
         return extent
 
     if look.kind == "tag":
-        # A pedunculated bump: its cast shadow first, then the bump, slightly darker than skin.
-        sy, sx = cy + scene.light[0] * -r * 0.7, cx + scene.light[1] * -r * 0.7
-        ys, xs, dy, dx = _window(c, sy, sx, r * 1.6)
-        shadow = _smoothstep((r * 1.1 - np.hypot(dy, dx)) / (r * 0.6) + 0.5) * 0.45
+        # A pedunculated bump: a soft shadow cast away from the light, then the bump itself,
+        # skin-coloured or light brown, coloured from the unshadowed skin.
+        ys, xs, dy, dx = _window(c, cy, cx, r * 2.2)
+        original = scene.skin[ys, xs].copy()
+        sy, sx = dy + scene.light[0] * r * 0.6, dx + scene.light[1] * r * 0.6
+        shadow = _smoothstep((r * 1.05 - np.hypot(sy, sx)) / (r * 0.7) + 0.5) * 0.4
         scene.skin[ys, xs] *= (1 - shadow)[..., None]
-        brown = Look("dome", look.radius, look.lesions, "brown" if rng.random() < 0.4 else "flesh", look.opacity, 0.05, 0.15, look.elevation)
-        extent = _paint_blob(scene, brown, cy, cx, r, 1.0, rng.uniform(0.3, 0.6))
-        scene.shiny[ys, xs] += 0.3 * shadow
-        return np.maximum(extent, _window_to_canvas(c, ys, xs, shadow * 2))
+        bump, nr = _blob(rng, dy, dx, r, aspect=rng.uniform(1.0, 1.3), irregularity=0.08, softness=0.2)
+        tint = "brown" if rng.random() < 0.35 else "flesh"
+        _mix(scene.skin[ys, xs], _tint_target(original, tint, t, rng) * (0.95 + 0.1 * (1 - nr[..., None])), bump)
+        scene.height[ys, xs] += look.elevation * np.sqrt(np.clip(1 - nr * nr, 0, 1)) * bump * min(r, 12) / 6
+        scene.shiny[ys, xs] += 0.4 * bump
+        extent[ys, xs] = np.maximum(bump, shadow * 1.5)
+        return extent
 
     if look.kind in ("hair-patch", "hair-thin"):
         ys, xs, dy, dx = _window(c, cy, cx, reach)
@@ -406,7 +431,8 @@ def _paint_blob(scene: _Scene, look: Look, cy: float, cx: float, r: float, aspec
     ys, xs, dy, dx = _window(c, cy, cx, reach)
     if dy.size == 0:
         return np.zeros((c, c), F32)
-    alpha, nr = _blob(rng, dy, dx, r, aspect=aspect, irregularity=look.irregularity, softness=look.softness)
+    angle = rng.uniform(0, math.pi)
+    alpha, nr = _blob(rng, dy, dx, r, aspect=aspect, irregularity=look.irregularity, softness=look.softness, angle=angle)
     h, w = alpha.shape
     skin = scene.skin[ys, xs]
     if look.softness >= 0.5:  # ill-defined: patchy intensity inside the border
@@ -421,18 +447,19 @@ def _paint_blob(scene: _Scene, look: Look, cy: float, cx: float, r: float, aspec
         tones = np.stack([
             target,
             np.broadcast_to(np.array((0.10, 0.07, 0.07), F32), skin.shape),
-            np.broadcast_to(np.array((0.34, 0.37, 0.46), F32) * (1.1 - 0.5 * t), skin.shape),
+            np.broadcast_to(np.array((0.36, 0.37, 0.42), F32) * (1.0 - 0.4 * t), skin.shape),
             skin * np.array((1.08, 0.58, 0.56), F32),
             skin * _lerp((0.70, 0.55, 0.45), (0.6, 0.5, 0.45), t),
         ])
-        weights = np.stack([_smooth_noise(rng, h, w, max(3, int(r / 3))) for _ in tones]) * 2.2
+        bias = np.array((1.2, 0.6, -0.8, -1.0, 0.3), F32)[:, None, None]  # mostly brown and black
+        weights = np.stack([_smooth_noise(rng, h, w, max(3, int(r / 3))) for _ in tones]) * 2.2 + bias * 2
         weights = np.exp(weights - weights.max(axis=0))
         target = (tones * (weights / weights.sum(axis=0))[..., None]).sum(axis=0)
     if look.tint == "sk":  # stuck-on: tan to dark brown, waxy cerebriform surface
         target *= (1 + 0.18 * _smooth_noise(rng, h, w, max(2, int(r / 4))))[..., None]
     if look.tint == "wheal":  # pale oedematous centre, red flare at the edge
-        flare = _smoothstep((nr - 0.6) / 0.35) * (1 - _smoothstep((nr - 1.2) / 0.3))
-        _mix(skin, _tint_target(skin, "erythema", t, rng), flare * opacity * 0.8)
+        flare = _smoothstep((nr - 0.8) / 0.3) * (1 - _smoothstep((nr - 1.2) / 0.6))
+        _mix(skin, _tint_target(skin, "erythema", t, rng), flare * opacity * 0.45)
     _mix(skin, target, alpha * opacity)
 
     relief = np.sqrt(np.clip(1 - nr * nr, 0, 1)) * shape if look.kind == "dome" else _blur(shape, max(1.0, r * 0.08))
@@ -446,6 +473,8 @@ def _paint_blob(scene: _Scene, look: Look, cy: float, cx: float, r: float, aspec
 
     if look.scale:  # white (or greasy yellow) scale: flecks on the surface, thicker towards the middle
         flecks = _smoothstep((_smooth_noise(rng, h, w, 2) - 0.2) * 1.5) * _smoothstep((1 - nr) * 2)
+        if look.kind == "ring":  # tinea: scale on the advancing edge only
+            flecks = _smoothstep((_smooth_noise(rng, h, w, 2) - 0.2) * 1.5) * alpha
         colour = SCALE_YELLOW if "greasy" in look.extras else SCALE_SILVER
         # scale shows as silvery-white on light skin and ashy-grey on dark skin
         colour = colour * (1 - 0.25 * t)
@@ -474,25 +503,32 @@ def _paint_blob(scene: _Scene, look: Look, cy: float, cx: float, r: float, aspec
         _lines(scene, cy, cx, r * 0.6, int(rng.integers(3, 7)), r * 0.9, (0.75, 0.18, 0.22), 0.55)
     if "excoriations" in look.extras:
         _lines(scene, cy, cx, r * 0.8, int(rng.integers(2, 6)), r * 0.35, (0.6, 0.12, 0.1), 0.6)
-    if "sutures" in look.extras and rng.random() < 0.6:
-        _lines(scene, cy, cx, r * 0.4, int(rng.integers(3, 7)), r * 0.2, _tint_target(np.full(3, 0.6, F32), "scar", t, rng), 0.5)
+    if "sutures" in look.extras and rng.random() < 0.6:  # cross-hatch marks across a surgical scar
+        along, across = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
+        half = 1.6 * r / aspect + 2
+        marks = []
+        for k in np.linspace(-0.8, 0.8, int(rng.integers(4, 9))):
+            my, mx = cy + along[1] * k * r, cx + along[0] * k * r
+            marks.append([(mx - across[0] * half, my - across[1] * half), (mx + across[0] * half, my + across[1] * half)])
+        _draw(scene, marks, _tint_target(np.full(3, 0.6, F32), "scar", t, rng), 0.45)
     if "vesicles" in look.extras:
         for _ in range(int(rng.integers(6, 16))):
-            _dot(scene, cy + rng.normal(0, r / 2), cx + rng.normal(0, r / 2), rng.uniform(0.8, 1.8), skin.mean((0, 1)) * 1.08, 0.5, bump=0.8)
-    if "shiny" in look.extras or look.tint in ("pearly", "wheal"):
+            _dot(scene, cy + rng.normal(0, r / 2.5), cx + rng.normal(0, r / 2.5), rng.uniform(1.0, 2.0), (0.95, 0.88, 0.80), 0.45, bump=1.2)
+            scene.shiny[ys, xs] += 0.3 * shape
+    if "shiny" in look.extras or look.tint == "pearly":
         scene.shiny[ys, xs] += shape
     return _window_to_canvas(c, ys, xs, shape)
 
 
-def _place(scene: _Scene, rng, r: float, taken: list[tuple[float, float, float]], area: tuple[int, int, int, int]) -> tuple[float, float, float]:
+def _place(scene: _Scene, rng, r: float, spread: float, taken: list[tuple[float, float, float]], area: tuple[int, int, int, int]) -> tuple[float, float, float]:
     """A lesion centre on skin, inside the area every photograph of the case shows, away from other lesions."""
     y0, x0, y1, x1 = area
     for shrink in (1.0, 0.8, 0.6, 0.45):
         rr = r * shrink
-        margin = rr * 0.8 + 2
-        ok = scene.inside[y0:y1, x0:x1] > margin
-        ok[: int(margin)] = ok[max(0, ok.shape[0] - int(margin)) :] = False
-        ok[:, : int(margin)] = ok[:, max(0, ok.shape[1] - int(margin)) :] = False
+        ok = scene.inside[y0:y1, x0:x1] > rr * 0.8 + 2  # mostly on skin
+        margin = int(rr * spread + 2)  # and wholly in the frame, as a photographer would centre it
+        ok[:margin] = ok[max(0, ok.shape[0] - margin) :] = False
+        ok[:, :margin] = ok[:, max(0, ok.shape[1] - margin) :] = False
         candidates = np.argwhere(ok)
         for _ in range(8):
             if len(candidates) == 0:
@@ -501,7 +537,10 @@ def _place(scene: _Scene, rng, r: float, taken: list[tuple[float, float, float]]
             cy, cx = float(y + y0), float(x + x0)
             if all(math.hypot(cy - ty, cx - tx) > (rr + tr) * 0.9 for ty, tx, tr in taken):
                 return cy, cx, rr
-    y, x = np.unravel_index(np.argmax(scene.inside[y0:y1, x0:x1]), (y1 - y0, x1 - x0))
+    # No room: the point deepest inside both the skin and the frame, with a smaller lesion.
+    ys, xs = np.arange(y1 - y0, dtype=F32), np.arange(x1 - x0, dtype=F32)
+    to_frame = np.minimum(np.minimum(ys, ys[::-1])[:, None], np.minimum(xs, xs[::-1])[None, :])
+    y, x = np.unravel_index(np.argmax(np.minimum(scene.inside[y0:y1, x0:x1], to_frame)), (y1 - y0, x1 - x0))
     return float(y + y0), float(x + x0), r * 0.45
 
 
@@ -511,11 +550,12 @@ def _hair(scene: _Scene, rng, fitzpatrick_type: int) -> None:
         return
     angle = rng.uniform(0, math.pi)
     strands = np.maximum(
-        _streaks(rng, c, c, int(rng.integers(18, 40)), 1, angle),
-        _streaks(rng, c, c, int(rng.integers(18, 40)), 1, angle + rng.uniform(-0.3, 0.3)),
+        _streaks(rng, c, c, int(rng.integers(30, 60)), 1, angle),
+        _streaks(rng, c, c, int(rng.integers(30, 60)), 1, angle + rng.uniform(-0.3, 0.3)),
     )
     threshold = 2.6 - 2.3 * scene.hair_density
-    alpha = _smoothstep((strands - threshold) / 0.5) * 0.9
+    # sparse body hair is fine and faint; scalp hair is dense and opaque
+    alpha = _smoothstep((strands - threshold) / 0.5) * (0.15 + 0.75 * scene.hair_density)
     if fitzpatrick_type <= 2 and rng.random() < 0.35:
         colour = np.array((0.55, 0.42, 0.28), F32)  # fair hair
     elif rng.random() < 0.1:
@@ -546,7 +586,8 @@ def _scene(*, condition: str, fitzpatrick_type: int, body_site: str, seed: int, 
     extents: list[Array] = []
     for _ in range(int(rng.integers(look.lesions[0], look.lesions[1] + 1))):
         r = rng.uniform(*look.radius) * canvas
-        cy, cx, r = _place(scene, rng, r, taken, area)
+        spread = 1.0 if look.kind in ("hair-thin", "ring") else 1 + look.irregularity
+        cy, cx, r = _place(scene, rng, r, spread, taken, area)
         taken.append((cy, cx, r))
         extents.append(_paint(scene, look, cy, cx, r) * (mask > 0.5))
 
@@ -586,10 +627,11 @@ def _photograph(image: Array, rng: np.random.Generator, size: int, window: tuple
     falloff = 1 + rng.uniform(0.0, 0.15) * (xx * math.cos(direction) + yy * math.sin(direction))
     vignette = 1 - rng.uniform(0.05, 0.3) * (xx * xx + yy * yy) / 2
     out = crop * (balance * gain) * (falloff * vignette)[..., None]
-    out += rng.normal(0, rng.uniform(0.006, 0.02), out.shape).astype(F32)
+    out += rng.standard_normal(out.shape, dtype=F32) * rng.uniform(0.006, 0.02)
     out += 0.012 * _smooth_noise(rng, side, side, 2)[..., None] * rng.standard_normal(3).astype(F32)  # chroma noise
-    out = np.clip(out, 0, 1) ** rng.uniform(0.92, 1.08)
-    photo = PILImage.fromarray((out * 255 + 0.5).astype(np.uint8), "RGB")
+    photo = PILImage.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
+    gamma = rng.uniform(0.92, 1.08)
+    photo = photo.point([round(255 * (v / 255) ** gamma) for v in range(256)] * 3)
     if side != size:
         photo = photo.resize((size, size), PILImage.Resampling.BILINEAR)
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.25, 0.9)))
