@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -189,4 +190,85 @@ class Region(models.Model):
             )
 
 
-__all__ = ["Condition", "ConditionLabelMapping", "Image", "Region", "Source"]
+# --- REST API: clients, tokens, exports -------------------------------------------------------
+
+
+class ApiClient(models.Model):
+    """A teaching platform or contributor that calls the API; its tokens are created in the admin."""
+
+    name = models.CharField(max_length=120, unique=True)
+    contact_email = models.EmailField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="api_clients",
+        help_text="Requests with this client's tokens act as this user (staff, contributor). Empty: read-only platform.",
+    )
+    is_active = models.BooleanField(default=True, help_text="Untick to refuse every token of this client.")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("contribute_images", "Can upload images through the API")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only its SHA-256 is stored; the key is shown once, when it is created."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=120, blank=True, help_text="What it is for, e.g. 'quiz server (prod)'.")
+    prefix = models.CharField(max_length=16, db_index=True, editable=False, help_text="Start of the key, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.client} / {self.prefix}…"
+
+
+class ExportJob(models.Model):
+    """A licence-aware zip of a filtered set of images, built by a Celery task (state on the row)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="exports")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filters = models.JSONField(default=dict, blank=True, help_text="The image filters, as the API took them.")
+    commercial = models.BooleanField(default=False, help_text="Intended use is commercial.")
+    derivatives = models.BooleanField(default=False, help_text="Images will be modified (cropped, annotated, remixed).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    image_count = models.PositiveIntegerField(default=0, help_text="Images in the zip.")
+    excluded = models.JSONField(default=list, blank=True, help_text="Images left out: public id, licence, reason.")
+    file = models.FileField(max_length=255, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.public_id} ({self.status})"
+
+
+__all__ = ["ApiClient", "ApiToken", "Condition", "ConditionLabelMapping", "ExportJob", "Image", "Region", "Source"]
