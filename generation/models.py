@@ -1,7 +1,8 @@
-"""GAN checkpoints known to the service (gap-filling jobs join this app in a later issue)."""
+"""GAN checkpoints, and the gap-filling jobs that sample from them."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -27,3 +28,87 @@ class GanCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run}@{self.step}{' (active)' if self.is_active else ''}"
+
+
+class GenerationJob(models.Model):
+    """A gap-filling run: the plan (cells and counts) and everything the pages show about it.
+
+    Jobs are rows: the pages, the status endpoint and the command read this table, never
+    Celery's results. `progress` is updated in the same transaction as the samples it counts.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_jobs"
+    )
+    checkpoint = models.ForeignKey(GanCheckpoint, on_delete=models.PROTECT, related_name="jobs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    target = models.PositiveIntegerField(help_text="At least this many public images per cell, real ones counted first.")
+    max_synthetic_share = models.FloatField(
+        null=True, blank=True, help_text="Optional cap: synthetic images / all images of a cell, 0-1."
+    )
+    seed = models.PositiveIntegerField(help_text="Root of every sample's seed; a retry regenerates the same pixels.")
+    batch_size = models.PositiveSmallIntegerField(default=8)
+    vary_size = models.BooleanField(default=True, help_text="Scale the real boxes by a random factor per sample.")
+    # [{"condition": slug, "skin_type": 1-6, "count": n, "real": r, "synthetic": s, "maps": m}, ...]
+    plan = models.JSONField(default=list)
+    planned_total = models.PositiveIntegerField(default=0)
+    # {"<slug>:<skin>": {"stored": n, "closed": bool, "note": str}}
+    progress = models.JSONField(default=dict, blank=True)
+    stored_total = models.PositiveIntegerField(default=0)
+    # Cell counts when the job ended: {"<slug>:<skin>": {"real": r, "synthetic": s}}
+    after = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    log = models.JSONField(default=list, blank=True, help_text="[[ISO time, line], ...], the newest last.")
+    # Who is working on the job now (host:pid) and until when, renewed every batch.
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class SyntheticSample(models.Model):
+    """One planned output of a job. The unique key (job, cell, sample index) makes a retried
+    batch harmless: a sample that exists is never generated or stored again."""
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="samples")
+    condition = models.ForeignKey("atlas.Condition", on_delete=models.PROTECT, related_name="+")
+    skin_type = models.PositiveSmallIntegerField()
+    sample_index = models.PositiveIntegerField()
+    # SET_NULL: a curator may delete a poor image; the sample stays, so the job does not redo it.
+    image = models.ForeignKey("atlas.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reused = models.BooleanField(default=False, help_text="The pixels were already in the catalogue (nothing new stored).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "condition", "skin_type", "sample_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "condition", "skin_type", "sample_index"], name="one_sample_per_job_cell_index"
+            ),
+            models.CheckConstraint(condition=Q(skin_type__gte=1, skin_type__lte=6), name="sample_skin_type_1_to_6"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} {self.condition_id}:{self.skin_type}#{self.sample_index}"
