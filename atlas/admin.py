@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from atlas.api.tokens import api_token_create, api_token_revoke
 from atlas.forms import ConditionAdminForm, ConditionLabelMappingForm, ImageIngestForm
-from atlas.models import Condition, ConditionLabelMapping, Image, Region, Source
+from atlas.models import ApiClient, ApiToken, Condition, ConditionLabelMapping, ExportJob, Image, Region, Source
 
 
 class RegionInline(admin.TabularInline):
@@ -144,3 +145,70 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.display(description="Images", ordering="image_count")
     def image_count(self, source: Source) -> int:
         return source.image_count
+
+
+# --- REST API: clients, tokens (key shown once), exports --------------------------------------
+
+
+class ApiTokenInline(admin.TabularInline):
+    model = ApiToken
+    extra = 0
+    fields = ["prefix", "name", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = ["prefix", "name", "created_at", "last_used_at"]
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # keys are made on the token's own add page, which shows the key once
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "is_active", "contact_email", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "contact_email", "user__username"]
+    autocomplete_fields = ["user"]
+    inlines = [ApiTokenInline]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "client", "name", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["client"]
+    list_select_related = ["client"]
+    search_fields = ["prefix", "name", "client__name"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None):
+        if obj is None:
+            return ["client", "name", "expires_at"]
+        return ["client", "prefix", "name", "created_at", "last_used_at", "expires_at", "revoked_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None):
+        return [] if obj is None else ["client", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, key = api_token_create(client=obj.client, name=obj.name, expires_at=obj.expires_at)
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = token.pk, token.prefix, token.key_hash, token.created_at
+        messages.warning(request, f"Copy this key now; it is not stored and will not be shown again: {key}")
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            api_token_revoke(token=token)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "client", "status", "image_count", "commercial", "derivatives", "created_at"]
+    list_filter = ["status", "commercial", "derivatives"]
+    list_select_related = ["client"]
+    readonly_fields = [f.name for f in ExportJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # exports are requested through the API

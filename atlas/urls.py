@@ -4,8 +4,15 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("atlas.api.urls")),
     path("", include("atlas.web.urls")),
 ]
+
+# JSON errors under /api/, the usual pages elsewhere.
+handler400 = "atlas.api.errors.handler400"
+handler403 = "atlas.api.errors.handler403"
+handler404 = "atlas.api.errors.handler404"
+handler500 = "atlas.api.errors.handler500"
 
 if settings.DEBUG:
     from django.conf.urls.static import static

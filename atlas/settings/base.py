@@ -197,3 +197,63 @@ CELERY_BEAT_SCHEDULE["search-nightly-reindex"] = {
     "kwargs": {"full": False},
     "options": {"queue": "indexing"},
 }
+
+# --- API --------------------------------------------------------------------------------
+# REST API under /api/v1/ (docs/api.md). Tokens are created in the admin (API clients).
+INSTALLED_APPS += ["corsheaders", "drf_spectacular", "drf_spectacular_sidecar"]
+# CORS answers only /api/ and only for the listed platform origins (e.g. https://course.example.org).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["Retry-After"]
+# Throttle counters live in this cache; set API_CACHE_URL (redis://...) when several web
+# processes serve the API, else each process counts on its own.
+API_CACHE_URL = env_str("API_CACHE_URL", "")
+CACHES = globals().get("CACHES") or {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES["api"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": API_CACHE_URL}
+    if API_CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "atlas-api"}
+)
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 200, minimum=1)
+API_EXPORT_MAX_IMAGES = env_int("API_EXPORT_MAX_IMAGES", 5000, minimum=1)
+# Uploads by contributors wait for a curator (is_public off) unless this is on; staff uploads are public.
+API_CONTRIBUTOR_UPLOADS_PUBLIC = env_bool("API_CONTRIBUTOR_UPLOADS_PUBLIC", False)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "atlas.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["atlas.api.permissions.ReadOnly"],
+    "DEFAULT_THROTTLE_CLASSES": ["atlas.api.throttling.BurstThrottle", "atlas.api.throttling.SustainedThrottle"],
+    # Per client (token) or per address (anonymous); "N/s", "N/min", "N/hour", "N/day".
+    "DEFAULT_THROTTLE_RATES": {
+        "burst": env_str("API_THROTTLE_BURST", "120/min"),
+        "sustained": env_str("API_THROTTLE_SUSTAINED", "20000/day"),
+        "anon_burst": env_str("API_THROTTLE_ANON_BURST", "30/min"),
+        "anon_sustained": env_str("API_THROTTLE_ANON_SUSTAINED", "2000/day"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "atlas.api.schema.AtlasAutoSchema",
+    "EXCEPTION_HANDLER": "atlas.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Atlas API",
+    "DESCRIPTION": "Clinical skin images across every skin tone: images, licences, search, coverage, exports.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"FitzpatrickTypeEnum": "atlas.skin.FITZPATRICK_CHOICES"},
+}

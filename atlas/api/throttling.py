@@ -1,0 +1,54 @@
+"""Per-client throttling in two windows: a short burst limit and a sustained (daily) one.
+
+Requests with a token count against their client (all its tokens together), logged-in staff
+against their user, anonymous requests against their address with lower rates. Rates are
+read at request time from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], so settings changes apply.
+"""
+
+from __future__ import annotations
+
+from django.core.cache import caches
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from atlas.models import ApiToken
+
+
+class _ClientThrottle(SimpleRateThrottle):
+    client_scope = ""
+    anonymous_scope = ""
+
+    def __init__(self) -> None:  # the rate depends on the request: chosen in allow_request
+        pass
+
+    @property
+    def cache(self):
+        return caches["api"]
+
+    def allow_request(self, request, view) -> bool:
+        identified = isinstance(request.auth, ApiToken) or request.user.is_authenticated
+        self.scope = self.client_scope if identified else self.anonymous_scope
+        self.rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view) -> str:
+        if isinstance(request.auth, ApiToken):
+            ident = f"client-{request.auth.client_id}"
+        elif request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"addr-{self.get_ident(request)}"
+        return f"throttle:{self.scope}:{ident}"
+
+
+class BurstThrottle(_ClientThrottle):
+    client_scope = "burst"
+    anonymous_scope = "anon_burst"
+
+
+class SustainedThrottle(_ClientThrottle):
+    client_scope = "sustained"
+    anonymous_scope = "anon_sustained"
