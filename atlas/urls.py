@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("atlas.api.urls")),
+    path("generation/", include("generation.urls")),
     path("", include("atlas.web.urls")),
 ]
 

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from generation import views
+
+app_name = "generation"
+
+urlpatterns = [
+    path("fill-gaps/", views.fill_gaps, name="fill_gaps"),
+    path("fill-gaps/jobs/<int:pk>/", views.job_detail, name="job_detail"),
+    path("fill-gaps/jobs/<int:pk>/status.json", views.job_status_json, name="job_status"),
+    path("fill-gaps/jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
+]
