@@ -185,13 +185,20 @@ def heat_level(count: int, maximum: int) -> int:
 def images_for_listing(
     *,
     condition: Condition | None = None,
+    conditions: Iterable[Condition | str] = (),
     skin_types: Iterable[int | None] = (),
     origin: str | None = None,
 ):
-    """Public images filtered as the browse pages ask; skin type None selects "unknown"."""
+    """Public images filtered as the browse pages ask; skin type None selects "unknown".
+
+    `conditions` (objects or slugs) selects any of several; `condition` one.
+    """
     images = Image.objects.public().select_related("condition", "source")
     if condition is not None:
         images = images.of_condition(condition)
+    slugs = [_slug(c) for c in conditions]
+    if slugs:
+        images = images.filter(condition__slug__in=slugs)
     wanted = list(skin_types)
     if wanted:
         known = [s for s in wanted if s is not None]
@@ -231,6 +238,33 @@ def examples_on_other_skin_types(image: Image) -> list[Image]:
         if example is not None:
             examples.append(example)
     return examples
+
+
+def condition_names() -> list[dict]:
+    """Every condition with the names people use for it: the search page's typeahead data."""
+    return [
+        {"slug": c.slug, "name": c.name, "synonyms": [s for s in c.synonyms if s.strip()]}
+        for c in Condition.objects.order_by("name")
+    ]
+
+
+def condition_by_name(term: str) -> Condition | None:
+    """The condition a person means by `term`: its slug, its name or a synonym, any case.
+
+    "ringworm" -> Tinea. Synonyms live in a JSON list, so the match is done here rather than in
+    SQL; there are a few dozen conditions.
+    """
+    wanted = " ".join(term.split()).casefold()
+    if not wanted:
+        return None
+    conditions = list(Condition.objects.all())
+    for condition in conditions:
+        if wanted in (condition.slug, condition.name.casefold()):
+            return condition
+    for condition in conditions:
+        if wanted in (s.strip().casefold() for s in condition.synonyms):
+            return condition
+    return None
 
 
 def catalogue_has_procedural_images() -> bool:

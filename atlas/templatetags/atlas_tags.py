@@ -38,7 +38,7 @@ def optional_url(name: str, *args) -> str:
 
 @register.simple_tag
 def browse_url(condition=None, skin_type: int | None | str = "", origin: str = "") -> str:
-    """The image browser filtered to one cell: condition x skin type (x origin)."""
+    """The search page filtered to one cell: condition x skin type (x origin)."""
     params = []
     if condition is not None:
         params.append(f"condition={condition.slug}")
@@ -46,7 +46,7 @@ def browse_url(condition=None, skin_type: int | None | str = "", origin: str = "
         params.append(f"fitzpatrick={skin_key(skin_type)}")
     if origin:
         params.append(f"origin={origin}")
-    return reverse("atlas:image_list") + ("?" + "&".join(params) if params else "")
+    return reverse("atlas:search") + ("?" + "&".join(params) if params else "")
 
 
 @register.simple_tag(takes_context=True)

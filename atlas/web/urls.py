@@ -6,10 +6,12 @@ app_name = "atlas"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
+    path("search/photo/", views.search_photo, name="search_photo"),
     path("coverage/", views.coverage, name="coverage"),
     path("conditions/", views.condition_list, name="condition_list"),
     path("conditions/<slug:slug>/", views.condition_detail, name="condition_detail"),
     path("skin-types/<int:skin_type>/", views.skin_type_detail, name="skin_type_detail"),
-    path("images/", views.image_list, name="image_list"),
+    path("images/", views.image_list, name="image_list"),  # old address: redirects to search
     path("images/<uuid:public_id>/", views.image_detail, name="image_detail"),
 ]

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from uuid import UUID
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods
 
-from atlas.forms import ImageFilterForm
 from atlas.models import Condition, Image
 from atlas.selectors import (
+    condition_names,
     coverage_matrix,
     examples_on_other_skin_types,
     image_for_detail,
     images_for_listing,
 )
+from atlas.services.ingestion import IngestionError, decode_upload
 from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES, roman
+from atlas.web.forms import PhotoSearchForm, SearchForm, SearchQuery
+from atlas.web.results import Results, results_for_photo, results_for_query, similar_to
+from atlas.web.uploads import ENVELOPE_BYTES, InMemoryPhotoHandler, photo_upload_limit
+from search.services import SearchError
 
 PAGE_SIZE = 24
+PHOTO_RESULTS = 24  # a photo search shows one page: the photo is not kept, so there is no page 2
+SIMILAR_ON_DETAIL = 8
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -69,15 +82,56 @@ def skin_type_detail(request: HttpRequest, skin_type: int) -> HttpResponse:
     return render(request, "atlas/skin_type_detail.html", context)
 
 
-def image_list(request: HttpRequest) -> HttpResponse:
-    form = ImageFilterForm(request.GET, conditions=list(Condition.objects.all()))
+def search(request: HttpRequest) -> HttpResponse:
+    """Text search, "more like this" and plain filtering; the URL holds the whole query."""
+    form = SearchForm(request.GET)
     if not form.is_valid():
-        context = {"form": form, "page": None, "summary": ""}
-        return render(request, "atlas/image_list.html", context, status=400)
-    query = form.cleaned_data
-    images = images_for_listing(condition=query["condition"], skin_types=query["fitzpatrick"], origin=query["origin"])
-    context = {"form": form, "page": _page(request, images), "summary": _summary(query)}
-    return render(request, "atlas/image_list.html", context)
+        return _search_page(request, form, None, status=400)
+    query = form.query()
+    try:
+        results = results_for_query(query, page=request.GET.get("page"), page_size=PAGE_SIZE)
+    except SearchError as exc:
+        form.add_error("q", exc.message)
+        return _search_page(request, form, None, status=400)
+    return _search_page(request, form, results, query=query, status=503 if results.unavailable else 200)
+
+
+@csrf_exempt  # the upload handlers must be set before CSRF reads the body; csrf_protect follows
+@require_http_methods(["GET", "POST"])
+def search_photo(request: HttpRequest) -> HttpResponse:
+    """Search by photo. The photo stays in memory for this request: never stored, never logged."""
+    if request.method == "GET":
+        return redirect(reverse("atlas:search") + "#photo")
+    if int(request.META.get("CONTENT_LENGTH") or 0) > photo_upload_limit() + ENVELOPE_BYTES:
+        return _photo_too_large(request)  # refused before a byte of the body is read
+    handler = InMemoryPhotoHandler(request)
+    request.upload_handlers = [handler]
+    return _search_photo(request, handler)
+
+
+@never_cache
+@csrf_protect
+def _search_photo(request: HttpRequest, handler: InMemoryPhotoHandler) -> HttpResponse:
+    form = PhotoSearchForm(request.POST, request.FILES)
+    if handler.too_large:
+        return _photo_too_large(request, form)
+    if not form.is_valid():
+        return _search_page(request, form, None, status=400)
+    data = form.cleaned_data["photo"]
+    query = form.query()
+    try:
+        results = results_for_photo(query, data=data, k=PHOTO_RESULTS)
+    except SearchError as exc:
+        form.add_error("photo", f"This file cannot be searched: {exc.message}.")
+        return _search_page(request, form, None, status=400)
+    context = {"preview": _preview(data)}
+    return _search_page(request, form, results, query=query, status=503 if results.unavailable else 200, extra=context)
+
+
+def image_list(request: HttpRequest) -> HttpResponseRedirect:
+    """The old browse address: the search page does the same filtering (old links keep working)."""
+    query = request.GET.urlencode()
+    return redirect(reverse("atlas:search") + (f"?{query}" if query else ""), permanent=True)
 
 
 def image_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
@@ -89,8 +143,9 @@ def image_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "regions": [_percent_box(image, region) for region in image.regions.all()],
         "others": examples_on_other_skin_types(image),
         "other_skin_types": _other_skin_types(image),
-        "provenance": _provenance_items(image.provenance),
+        "provenance": _provenance_items(image.provenance, staff=request.user.is_staff),
     }
+    context["similar"], context["similar_unavailable"] = similar_to(image, k=SIMILAR_ON_DETAIL)
     return render(request, "atlas/image_detail.html", context)
 
 
@@ -128,22 +183,104 @@ def _percent_box(image: Image, region) -> dict[str, str]:
     }
 
 
-def _provenance_items(provenance: dict) -> list[tuple[str, dict]]:
+# Provenance keys of a synthetic image, in reading order, with what a reader calls them.
+PROVENANCE_LABELS = {
+    "model": "Model",
+    "checkpoint": "Checkpoint",
+    "map": "Semantic map parameters",
+    "map_parameters": "Semantic map parameters",
+    "seed": "Seed",
+    "job": "Generation job",
+}
+
+
+def _provenance_items(provenance: dict, *, staff: bool = False) -> list[dict]:
+    """Provenance as label/text pairs: the known keys first, in PROVENANCE_LABELS order."""
+    keys = [k for k in PROVENANCE_LABELS if k in provenance] + sorted(k for k in provenance if k not in PROVENANCE_LABELS)
     items = []
-    for key in sorted(provenance):
+    for key in keys:
         value = provenance[key]
         text = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
-        items.append((key.replace("_", " "), {"text": text, "multiline": "\n" in text}))
+        label = PROVENANCE_LABELS.get(key, key.replace("_", " ").capitalize())
+        url = _job_admin_url(value) if key == "job" and staff else ""
+        items.append({"label": label, "text": text, "multiline": "\n" in text, "url": url})
     return items
 
 
-def _summary(query: dict) -> str:
-    parts = [query["condition"].name if query["condition"] else "All conditions"]
-    if query["fitzpatrick"]:
-        parts.append("skin type " + ", ".join(roman(s) for s in query["fitzpatrick"]))
-    if query["origin"]:
-        parts.append(f"{query['origin']} only")
+def _job_admin_url(job) -> str:
+    # The generation job's admin page, once gap filling provides one.
+    try:
+        return reverse("admin:generation_generationjob_change", args=[int(job)])
+    except (NoReverseMatch, TypeError, ValueError):
+        return ""
+
+
+def _search_page(
+    request: HttpRequest,
+    form: SearchForm,
+    results: Results | None,
+    *,
+    query: SearchQuery | None = None,
+    status: int = 200,
+    extra: dict | None = None,
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "results": results,
+        "query": query or SearchQuery(),
+        "summary": _summary(query, results) if results else "",
+        "conditions": condition_names(),
+        "photo_limit": photo_upload_limit(),
+        "photo_form": form if form.is_photo else PhotoSearchForm(initial=_filter_initial(request)),
+        **(extra or {}),
+    }
+    return render(request, "atlas/search.html", context, status=status)
+
+
+def _filter_initial(request: HttpRequest) -> dict:
+    # The photo form carries the text form's filters (JS keeps them in step before it posts).
+    return {"condition": request.GET.get("condition", ""), "fitzpatrick": request.GET.getlist("fitzpatrick"), "origin": request.GET.get("origin", "")}
+
+
+def _photo_too_large(request: HttpRequest, form: SearchForm | None = None) -> HttpResponse:
+    form = form or PhotoSearchForm()
+    limit = photo_upload_limit() // (1024 * 1024)
+    form.add_error(None, f"The photo is larger than {limit} MB; nothing was kept. Try a smaller copy.")
+    return _search_page(request, form, None, status=413)
+
+
+def _preview(data: bytes) -> str:
+    """The searched photo, small and re-encoded (no metadata), as a data URL: shown back, never stored."""
+    try:
+        pixels = decode_upload(data)
+    except IngestionError:
+        return ""
+    pixels.thumbnail((240, 240))
+    buffer = io.BytesIO()
+    pixels.convert("RGB").save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _summary(query: SearchQuery | None, results: Results) -> str:
+    """One line saying what the results are, e.g. "Tinea · skin type V, VI · synthetic only"."""
+    query = query or SearchQuery()
+    if results.mode == "photo":
+        parts = ["Images like your photo"]
+    elif results.mode == "similar" and query.like is not None:
+        parts = [f"Images like this {query.like.condition.name.lower()} image"]
+    else:
+        parts = [", ".join(c.name for c in results.conditions) or "All conditions"]
+    if results.mode == "photo" and results.conditions:
+        parts.append(", ".join(c.name for c in results.conditions))
+    types = [roman(t) for t in query.skin_types if t is not None] + (["unknown"] if None in query.skin_types else [])
+    if types:
+        parts.append("skin type " + ", ".join(types))
+    if query.origin:
+        parts.append(f"{query.origin} only")
     return " · ".join(parts)
 
 
-__all__ = ["condition_detail", "condition_list", "coverage", "home", "image_detail", "image_list", "skin_type_detail"]
+__all__ = [
+    "condition_detail", "condition_list", "coverage", "home", "image_detail", "image_list", "search", "search_photo",
+    "skin_type_detail",
+]  # fmt: skip

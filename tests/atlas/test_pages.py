@@ -81,13 +81,13 @@ def test_coverage_is_a_table_with_headers(client, real):
 
 def test_coverage_cell_links_to_its_images(client, real, synthetic):
     page = client.get(reverse("atlas:coverage")).text
-    assert '/images/?condition=melanoma&amp;fitzpatrick=5"' in page
-    assert '/images/?condition=melanoma&amp;fitzpatrick=6"' in page
+    assert '/search/?condition=melanoma&amp;fitzpatrick=5"' in page
+    assert '/search/?condition=melanoma&amp;fitzpatrick=6"' in page
 
 
 def test_coverage_cell_shows_real_and_synthetic_counts_as_text(client, real, synthetic):
     page = client.get(reverse("atlas:coverage")).text
-    cell = page.split('/images/?condition=melanoma&amp;fitzpatrick=6"')[1].split("</td>")[0]
+    cell = page.split('/search/?condition=melanoma&amp;fitzpatrick=6"')[1].split("</td>")[0]
     assert '<span class="n-real">0<span class="vh"> real</span>' in cell
     assert '<span class="n-syn">+1' in cell
 
@@ -126,8 +126,8 @@ def test_condition_list_shows_synonyms_and_counts(client, real):
 
 def test_condition_page_grid_links_each_cell_by_origin(client, real, synthetic):
     page = client.get(reverse("atlas:condition_detail", args=["melanoma"])).text
-    assert "/images/?condition=melanoma&amp;fitzpatrick=5&amp;origin=real" in page
-    assert "/images/?condition=melanoma&amp;fitzpatrick=6&amp;origin=synthetic" in page
+    assert "/search/?condition=melanoma&amp;fitzpatrick=5&amp;origin=real" in page
+    assert "/search/?condition=melanoma&amp;fitzpatrick=6&amp;origin=synthetic" in page
 
 
 def test_condition_page_grid_marks_gaps(client, real):
@@ -149,40 +149,41 @@ def test_skin_type_outside_one_to_six_is_404(client, db):
     assert client.get(reverse("atlas:skin_type_detail", args=[7])).status_code == 404
 
 
-def test_image_list_filters_by_several_skin_types(client, source, real, synthetic):
+def test_search_page_filters_by_several_skin_types(client, source, real, synthetic):
     other = ingest(source, "melanoma", 2, seed=9)
-    page = client.get(reverse("atlas:image_list"), {"condition": "melanoma", "fitzpatrick": ["5", "6"]}).text
+    page = client.get(reverse("atlas:search"), {"condition": "melanoma", "fitzpatrick": ["5", "6"]}).text
     assert str(real.public_id) in page and str(synthetic.public_id) in page
     assert str(other.public_id) not in page
 
 
-def test_image_list_filters_by_origin(client, real, synthetic):
-    page = client.get(reverse("atlas:image_list"), {"origin": "synthetic"}).text
+def test_search_page_filters_by_origin(client, real, synthetic):
+    page = client.get(reverse("atlas:search"), {"origin": "synthetic"}).text
     assert str(synthetic.public_id) in page and str(real.public_id) not in page
 
 
-def test_image_list_filters_unknown_skin_type(client, source, real):
+def test_search_page_filters_unknown_skin_type(client, source, real):
     unknown = ingest(source, "melanoma", None, seed=9)
-    page = client.get(reverse("atlas:image_list"), {"fitzpatrick": "unknown"}).text
+    page = client.get(reverse("atlas:search"), {"fitzpatrick": "unknown"}).text
     assert str(unknown.public_id) in page and str(real.public_id) not in page
 
 
-def test_image_list_rejects_an_unknown_condition_clearly(client, real):
-    response = client.get(reverse("atlas:image_list"), {"condition": "nope"})
+def test_search_page_rejects_an_unknown_condition_clearly(client, real):
+    response = client.get(reverse("atlas:search"), {"condition": "nope"})
     assert response.status_code == 400
-    assert "Unknown condition" in response.text and str(real.public_id) not in response.text
+    assert "No condition is called \u201cnope\u201d" in response.text
+    assert str(real.public_id) not in response.text
 
 
-def test_image_list_pagination_keeps_the_query(client, source, settings, monkeypatch):
+def test_search_page_pagination_keeps_the_query(client, source, settings, monkeypatch):
     monkeypatch.setattr("atlas.web.views.PAGE_SIZE", 2)
     for seed in range(3):
         ingest(source, "melanoma", 5, seed=seed + 10)
-    page = client.get(reverse("atlas:image_list"), {"condition": "melanoma", "fitzpatrick": "5"}).text
+    page = client.get(reverse("atlas:search"), {"condition": "melanoma", "fitzpatrick": "5"}).text
     assert "?condition=melanoma&amp;fitzpatrick=5&amp;page=2" in page
 
 
-def test_image_list_never_shows_non_public_images(client, real, private):
-    page = client.get(reverse("atlas:image_list")).text
+def test_search_page_never_shows_non_public_images(client, real, private):
+    page = client.get(reverse("atlas:search")).text
     assert str(real.public_id) in page and str(private.public_id) not in page
 
 
@@ -212,7 +213,7 @@ def test_real_detail_has_no_synthetic_badge(client, real):
 
 def test_detail_links_same_condition_on_other_skin_types(client, real, synthetic):
     page = client.get(reverse("atlas:image_detail", args=[real.public_id])).text
-    assert "/images/?condition=melanoma&amp;fitzpatrick=6" in page
+    assert "/search/?condition=melanoma&amp;fitzpatrick=6" in page
     assert reverse("atlas:image_detail", args=[synthetic.public_id]) in page
 
 
@@ -229,8 +230,8 @@ def test_unknown_image_is_404(client, db):
     [
         ("atlas:condition_detail", ["melanoma"], {}),
         ("atlas:skin_type_detail", [6], {}),
-        ("atlas:image_list", [], {}),
-        ("atlas:image_list", [], {"origin": "synthetic"}),
+        ("atlas:search", [], {}),
+        ("atlas:search", [], {"origin": "synthetic"}),
         ("atlas:image_detail", "real", {}),
     ],
 )
