@@ -1,0 +1,78 @@
+"""Uploads go through image_ingest: stored, duplicates reported with the existing id, bad files refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from atlas.models import Image
+from tests.api.conftest import assert_error
+from tests.conftest import make_image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def _upload(api, data: bytes, **fields):
+    body = {"file": SimpleUploadedFile("p.jpg", data), "condition": "melanoma", "source": "test-clinic", **fields}
+    return api.post("/api/v1/uploads/", body, format="multipart")
+
+
+def _stored_files(media_root) -> list:
+    return [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def test_a_contributor_upload_is_stored_for_review(api_client_for, source):
+    regions = json.dumps([{"x": 2, "y": 3, "width": 10, "height": 8, "label": "lesion"}])
+    response = _upload(api_client_for("contributor"), make_image_bytes(seed=1), fitzpatrick_type=6, regions=regions)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["duplicate"] is False and body["image"]["public_id"] == body["public_id"]
+    image = Image.objects.get(public_id=body["public_id"])
+    assert (image.condition.slug, image.fitzpatrick_type, image.origin, image.licence) == ("melanoma", 6, "real", "CC-BY-4.0")
+    assert [(r.x, r.y, r.width, r.height, r.label) for r in image.regions.all()] == [(2, 3, 10, 8, "lesion")]
+    assert image.is_public is False  # waits for a curator
+    assert body["image"]["file"].startswith("http://testserver/media/")
+
+
+def test_a_staff_upload_is_public(api_client_for, source):
+    response = _upload(api_client_for("staff"), make_image_bytes(seed=2))
+    assert response.status_code == 201 and Image.objects.get().is_public
+
+
+def test_a_duplicate_returns_the_existing_id_with_200(api_client_for, source, media_root):
+    api = api_client_for("contributor")
+    first = _upload(api, make_image_bytes(seed=3)).json()
+    files = _stored_files(media_root)
+    again = _upload(api, make_image_bytes(seed=3), fitzpatrick_type=2)
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True and again.json()["public_id"] == first["public_id"]
+    assert Image.objects.count() == 1 and _stored_files(media_root) == files
+
+
+@pytest.mark.parametrize(
+    ("data", "fields", "code"),
+    [
+        (b"GIF89a not really", {}, "not_an_image"),
+        (b"", {}, "invalid"),  # DRF refuses an empty file before ingestion sees it
+        (make_image_bytes(seed=4)[:200], {}, "corrupt"),
+        (make_image_bytes(seed=5), {"regions": '[{"x": 60, "y": 0, "width": 10, "height": 10}]'}, "region_outside"),
+        (make_image_bytes(seed=6), {"regions": "[{"}, "invalid"),
+        (make_image_bytes(seed=7), {"regions": '{"x": 1}'}, "invalid"),
+        (make_image_bytes(seed=8), {"regions": '[{"x": -1, "y": 0, "width": 1, "height": 1}]'}, "invalid"),
+        (make_image_bytes(seed=9), {"condition": "no-such"}, "unknown_condition"),
+        (make_image_bytes(seed=10), {"source": "no-such"}, "unknown_source"),
+        (make_image_bytes(seed=11), {"fitzpatrick_type": 7}, "invalid"),
+        (make_image_bytes(seed=12), {"monk_tone": 11}, "invalid"),
+    ],
+)
+def test_bad_uploads_are_400_with_the_ingestion_code_and_store_nothing(api_client_for, source, media_root, data, fields, code):
+    error = assert_error(_upload(api_client_for("staff"), data, **fields), 400, code)
+    assert error["message"]
+    assert Image.objects.count() == 0 and _stored_files(media_root) == []
+
+
+def test_an_oversized_upload_is_refused(api_client_for, source, settings):
+    settings.ATLAS_MAX_UPLOAD_BYTES = 1024
+    assert_error(_upload(api_client_for("staff"), make_image_bytes(400, 400, seed=13, fmt="PNG")), 400, "too_large")
