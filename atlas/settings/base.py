@@ -157,7 +157,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Pillow logs EXIF tag values (names, cameras, GPS) at DEBUG while decoding uploads; a
+        # searched photo's metadata must never reach a log, whatever LOG_LEVEL says.
+        "PIL": {"level": "INFO"},
+    },
 }
 
 # --- Generation (DermGAN) ---------------------------------------------------------------
