@@ -11,8 +11,9 @@
    rates and their ratio show what the database and storage add; load from other processes
    hits both alike. Figures go into the "Catalogue" section of docs/benchmarks.md.
 
-PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/atlas_demo_bench),
-dropped and created fresh on each run.
+PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/atlas_demo_bench),
+dropped and created fresh on each run; query options pass through, e.g.
+`?options=-c%20synchronous_commit%3Doff` to see what the commit flush costs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -100,8 +102,9 @@ def child(data_path: str) -> None:
 def reset_postgres(url: str) -> None:
     import psycopg
 
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -132,10 +135,10 @@ def main() -> None:
                 reset_postgres(env["DATABASE_URL"])
             else:
                 env.pop("DATABASE_URL", None)
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(data_path)], env=env, check=True, capture_output=True, text=True
-            ).stdout
-            result = json.loads(out.strip().splitlines()[-1])
+            done = subprocess.run([sys.executable, __file__, "--child", str(data_path)], env=env, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"{backend}: the child failed:\n{done.stderr}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append((backend, result))
     print(f"\n| database | images | ingestion (img/s) | baseline: Pillow only, no DB (img/s) | ingestion / baseline |")
     print("| --- | ---: | ---: | ---: | ---: |")
