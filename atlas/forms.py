@@ -1,4 +1,4 @@
-"""Forms of the atlas pages and the admin. Writes go through services (image_ingest)."""
+"""Forms of the admin. Writes go through services (image_ingest). The search page's forms are in atlas/web/forms.py."""
 
 from __future__ import annotations
 
@@ -6,35 +6,6 @@ from django import forms
 
 from atlas.models import Condition, ConditionLabelMapping, Image
 from atlas.services.ingestion import Box, IngestionError, image_ingest
-from atlas.skin import FITZPATRICK_TYPES, roman
-
-UNKNOWN = "unknown"
-ORIGIN_CHOICES = [("", "Real and synthetic"), ("real", "Real only"), ("synthetic", "Synthetic only")]
-
-
-class ImageFilterForm(forms.Form):
-    """The browse page's query: every value lives in the URL so a result can be shared."""
-
-    condition = forms.ChoiceField(required=False, label="Condition")
-    fitzpatrick = forms.MultipleChoiceField(
-        required=False,
-        label="Skin type (Fitzpatrick)",
-        choices=[(str(n), f"Type {roman(n)}") for n in FITZPATRICK_TYPES] + [(UNKNOWN, "Unknown")],
-        widget=forms.CheckboxSelectMultiple,
-    )
-    origin = forms.ChoiceField(required=False, label="Origin", choices=ORIGIN_CHOICES, widget=forms.RadioSelect)
-
-    def __init__(self, *args, conditions: list[Condition], **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.conditions = {c.slug: c for c in conditions}
-        self.fields["condition"].choices = [("", "Any condition")] + [(c.slug, c.name) for c in conditions]
-
-    def clean_condition(self) -> Condition | None:
-        slug = self.cleaned_data["condition"]
-        return self.conditions[slug] if slug else None
-
-    def clean_fitzpatrick(self) -> list[int | None]:
-        return [None if value == UNKNOWN else int(value) for value in self.cleaned_data["fitzpatrick"]]
 
 
 def parse_boxes(text: str) -> list[Box]:

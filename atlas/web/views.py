@@ -243,10 +243,9 @@ def _filter_initial(request: HttpRequest) -> dict:
 
 
 def _photo_too_large(request: HttpRequest, form: SearchForm | None = None) -> HttpResponse:
-    form = form or PhotoSearchForm()
     limit = photo_upload_limit() // (1024 * 1024)
-    form.add_error(None, f"The photo is larger than {limit} MB; nothing was kept. Try a smaller copy.")
-    return _search_page(request, form, None, status=413)
+    error = f"The photo is larger than {limit} MB; nothing was kept. Try a smaller copy."
+    return _search_page(request, form or PhotoSearchForm(), None, status=413, extra={"photo_error": error})
 
 
 def _preview(data: bytes) -> str:
