@@ -2,10 +2,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from atlas import health, metrics
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("atlas.api.urls")),
     path("generation/", include("generation.urls")),
+    path("health/", health.health, name="health"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("", include("atlas.web.urls")),
 ]
 

@@ -26,6 +26,7 @@ from PIL import Image as PILImage
 from atlas.models import Condition, Image
 from atlas.services.ingestion import IngestionError, decode_upload
 from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES, ROMAN
+from search import distribution
 from search.encoder import Encoder, EncoderUnavailable, load_encoder
 from search.index import IndexSpec, IndexStore, IndexUnavailable, LiveIndex, VectorIndex, choose_spec
 from search.models import ImageEmbedding, IndexBuild
@@ -173,6 +174,8 @@ def index_rebuild(*, full: bool = False, progress: bool = False) -> IndexBuild:
         if len(index) == 0:
             raise SearchUnavailable("no embedded public images: nothing to index")
         build.path = str(index_store().publish(index, version=build.pk, model_version=report.model_version))
+        if settings.SEARCH_INDEX_PUBLISH:  # web replicas on other hosts fetch it from storage
+            distribution.index_upload(store=index_store())
         build.kind, build.vector_count = index.spec.kind, len(index)
         build.status = IndexBuild.Status.SUCCEEDED
     except Exception as exc:
@@ -236,6 +239,7 @@ FALLBACK_TTL_SECONDS = 60.0
 def _index_for(model_version: str) -> tuple[VectorIndex, str, str]:
     """(index, index version, fallback reason or ""): the published index, else exact search over stored vectors."""
     try:
+        distribution.index_sync(store=_live_index(str(settings.SEARCH_INDEX_DIR)).store)
         index, pointer = _live_index(str(settings.SEARCH_INDEX_DIR)).get()
         if pointer.get("model_version") == model_version:
             return index, str(pointer["version"]), ""
@@ -572,6 +576,7 @@ def query_interpret(text: str) -> QueryInterpretation:
 def reset_caches() -> None:
     """Forget loaded indexes and fallbacks (tests; settings changes)."""
     _live_index.cache_clear()
+    distribution.reset()
     with _fallback_lock:
         _fallback.clear()
 

@@ -262,3 +262,77 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"FitzpatrickTypeEnum": "atlas.skin.FITZPATRICK_CHOICES"},
 }
+
+# --- Operations -------------------------------------------------------------------------
+# docs/operations.md: storage, index distribution, health, metrics, logs, backups.
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+INSTALLED_APPS += ["atlas.ops"]
+MIDDLEWARE.insert(0, "atlas.metrics.RequestMetricsMiddleware")  # first in, last out: whole request timed
+
+# Files (images, thumbnails, published index versions) go through Django's storage API.
+# STORAGE_BACKEND=local (default: MEDIA_ROOT) or s3 (any S3-compatible object store).
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local")
+if STORAGE_BACKEND == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,  # e.g. MinIO, Ceph, moto
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "access_key": env_secret("AWS_ACCESS_KEY_ID") or None,  # else boto3's own chain (instance role)
+            "secret_key": env_secret("AWS_SECRET_ACCESS_KEY") or None,
+            "location": env_str("AWS_LOCATION", ""),  # key prefix inside the bucket
+            "default_acl": None,  # the bucket's policy decides; images are served through signed URLs
+            "querystring_auth": True,
+            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 3600, minimum=60),
+            "file_overwrite": False,  # never replace an object another row points at
+        },
+    }
+    if not STORAGES["default"]["OPTIONS"]["bucket_name"]:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
+elif STORAGE_BACKEND != "local":
+    raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use local or s3")
+
+# Index distribution: the worker that builds an index also uploads it to storage under this
+# prefix; each web process downloads the newest complete version at most every N seconds.
+# On by default with shared (S3) storage; with local files the web and the worker share
+# SEARCH_INDEX_DIR on one host and nothing needs copying.
+SEARCH_INDEX_PUBLISH = env_bool("SEARCH_INDEX_PUBLISH", STORAGE_BACKEND == "s3")
+SEARCH_INDEX_STORAGE_PREFIX = env_str("SEARCH_INDEX_STORAGE_PREFIX", "search-index")
+SEARCH_INDEX_SYNC_SECONDS = env_int("SEARCH_INDEX_SYNC_SECONDS", 30, minimum=1)
+
+# Health (/health/): each worker queue answers a heartbeat task sent by beat; a queue whose
+# last heartbeat is older than HEALTH_WORKER_MAX_AGE has no live worker.
+HEALTH_QUEUES = env_list("HEALTH_QUEUES", ["default", "indexing", "generation"])
+HEALTH_HEARTBEAT_SECONDS = env_int("HEALTH_HEARTBEAT_SECONDS", 60, minimum=5)
+HEALTH_WORKER_MAX_AGE = env_int("HEALTH_WORKER_MAX_AGE", 300, minimum=10)
+HEALTH_INDEX_MAX_AGE_HOURS = env_int("HEALTH_INDEX_MAX_AGE_HOURS", 0, minimum=0)  # 0 = age reported, never failing
+HEALTH_BROKER_TIMEOUT = float(env_int("HEALTH_BROKER_TIMEOUT_MS", 1000, minimum=50)) / 1000
+for _queue in HEALTH_QUEUES:
+    CELERY_BEAT_SCHEDULE[f"ops-heartbeat-{_queue}"] = {
+        "task": "atlas.ops.tasks.heartbeat_task",
+        "schedule": HEALTH_HEARTBEAT_SECONDS,
+        "args": [_queue],
+        # A heartbeat nobody took in time is worthless: drop it instead of piling them up.
+        "options": {"queue": _queue, "expires": HEALTH_HEARTBEAT_SECONDS},
+    }
+CELERY_BEAT_SCHEDULE["generation-recover"] = {
+    # Jobs left queued while the broker was down (or whose worker died) are re-enqueued.
+    "task": "generation.tasks.generation_jobs_recover_task",
+    "schedule": env_int("GENERATION_RECOVER_SECONDS", 300, minimum=10),
+    "options": {"queue": "generation", "expires": 300},
+}
+
+# /metrics (Prometheus text format). Empty token: open (bind it to an internal network);
+# else scrapers send "Authorization: Bearer <token>".
+METRICS_TOKEN = env_secret("METRICS_TOKEN", "")
+
+# LOG_FORMAT=json: one JSON object per line (for Loki, Elasticsearch, CloudWatch ...).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT == "json":
+    LOGGING["formatters"]["json"] = {"()": "atlas.ops.logs.JsonFormatter"}
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+elif LOG_FORMAT != "plain":
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use plain or json")
+LOGGING["loggers"]["faiss.loader"] = {"level": "WARNING"}  # which SIMD build loaded, at every start

@@ -1,0 +1,1 @@
+"""Operations: worker heartbeats, broker checks, structured logs (docs/operations.md)."""

@@ -1,0 +1,44 @@
+"""gunicorn settings for Atlas: `gunicorn -c scripts/gunicorn.conf.py atlas.wsgi`.
+
+Every value can be overridden from the environment (GUNICORN_BIND, WEB_CONCURRENCY, ...).
+Workers are sync processes: a search embeds its query on the CPU (tens of ms), so threads
+would only contend for the GIL. Each worker loads the search index once and reloads it when
+a new version is published (docs/operations.md).
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", str(min(8, 2 * (os.cpu_count() or 1) + 1))))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # photo search and uploads decode images
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then so a slow leak (PIL, torch allocator) never grows without bound.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = 200
+limit_request_line = 8190
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")  # the reverse proxy
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Don't load the app in the master: each worker loads torch/FAISS itself after fork.
+preload_app = False
+
+# Prometheus: every worker writes its samples under one directory; /metrics adds them up.
+_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "atlas-prometheus"))
+
+
+def on_starting(server) -> None:
+    # Samples of a previous run would be added to this one's.
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    Path(_metrics_dir).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
