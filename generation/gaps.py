@@ -319,8 +319,14 @@ def generation_job_fail(*, job_id: int, error: str) -> None:
 
 
 def generation_jobs_recover(*, enqueue: bool = True) -> list[int]:
-    """Re-enqueue active jobs nobody is working on (owner died or lease expired)."""
-    orphans = [job.pk for job in GenerationJob.objects.filter(status__in=GenerationJob.ACTIVE) if _lease_free(job)]
+    """Re-enqueue active jobs nobody is working on: running ones whose owner died or whose
+    lease expired, and queued ones older than a lease (their message was probably lost; a
+    newer one is most likely still waiting in the queue)."""
+    stale = timezone.now() - timedelta(seconds=lease_seconds())
+    active = GenerationJob.objects.filter(
+        Q(status=GenerationJob.Status.RUNNING) | Q(status=GenerationJob.Status.QUEUED, created_at__lt=stale)
+    )
+    orphans = [job.pk for job in active if _lease_free(job)]
     if enqueue:
         for pk in orphans:
             transaction.on_commit(lambda pk=pk: _enqueue(pk))
@@ -618,15 +624,22 @@ def _lease_free(job: GenerationJob) -> bool:
     host, _, pid = job.lease_owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    if int(pid) == os.getpid():
-        return False
+    return int(pid) != os.getpid() and not _pid_alive(int(pid))
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    try:
+        # A killed pool child whose parent died too may linger as a zombie nobody reaps.
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _cell_snapshot(job: GenerationJob) -> dict:
