@@ -31,7 +31,7 @@ SKIN_BASE: dict[int, tuple[float, float, float]] = {
     5: (0.45, 0.30, 0.20),
     6: (0.29, 0.19, 0.14),
 }
-DEPIGMENTED = np.array((0.97, 0.90, 0.86), F32)
+DEPIGMENTED = np.array((0.98, 0.92, 0.89), F32)
 SCALE_SILVER = np.array((0.93, 0.92, 0.90), F32)
 SCALE_YELLOW = np.array((0.92, 0.84, 0.58), F32)
 
@@ -240,7 +240,7 @@ def _body(rng: np.random.Generator, c: int) -> tuple[Array, Array, Array, tuple[
     v = -xx * math.sin(angle) + yy * math.cos(angle)
     knots = rng.standard_normal(6).astype(F32) * 0.06
     wobble = np.interp(u, np.linspace(-1.5, 1.5, 6), knots).astype(F32)
-    light_angle = rng.uniform(0, 2 * math.pi)
+    light_angle = rng.uniform(-math.pi + 0.4, -0.4)  # from above, as indoor light mostly is (bumps read as bumps)
     light = (math.sin(light_angle), math.cos(light_angle))
     if kind == "limb":
         half = rng.uniform(0.62, 0.85)
@@ -545,25 +545,41 @@ def _place(scene: _Scene, rng, r: float, spread: float, taken: list[tuple[float,
 
 
 def _hair(scene: _Scene, rng, fitzpatrick_type: int) -> None:
+    """Hair as thin curved strands: dense and long on the scalp, short and sparse on limbs.
+
+    Strands are drawn everywhere at the peak density; the density map then fades them,
+    so a bald patch (alopecia areata) or a thinned crown (androgenetic alopecia) shows skin.
+    """
     c = scene.size
-    if scene.hair_density.max() <= 0.01:
+    peak = float(scene.hair_density.max())
+    if peak <= 0.01:
         return
-    angle = rng.uniform(0, math.pi)
-    strands = np.maximum(
-        _streaks(rng, c, c, int(rng.integers(30, 60)), 1, angle),
-        _streaks(rng, c, c, int(rng.integers(30, 60)), 1, angle + rng.uniform(-0.3, 0.3)),
-    )
-    threshold = 2.6 - 2.3 * scene.hair_density
-    # sparse body hair is fine and faint; scalp hair is dense and opaque
-    alpha = _smoothstep((strands - threshold) / 0.5) * (0.15 + 0.75 * scene.hair_density)
+    scalp = peak >= 0.45
+    count = int((1400 if scalp else 160) * peak * (c / 256) ** 2)
+    heading = rng.uniform(0, 2 * math.pi) + rng.normal(0, 0.3 if scalp else 0.45, count)
+    curl = rng.normal(0, 0.12, count)
+    step = rng.uniform(*((8, 22) if scalp else (2.5, 6)), count) / 3
+    xs = np.empty((count, 4), F32)
+    ys = np.empty((count, 4), F32)
+    xs[:, 0], ys[:, 0] = rng.uniform(-10, c + 10, count), rng.uniform(-10, c + 10, count)
+    for k in range(1, 4):  # three segments per strand, each turning a little
+        heading = heading + curl
+        xs[:, k] = xs[:, k - 1] + np.cos(heading) * step
+        ys[:, k] = ys[:, k - 1] + np.sin(heading) * step
+    shades = rng.integers(110, 256, count)
+    canvas = PILImage.new("L", (c, c), 0)
+    draw = ImageDraw.Draw(canvas)
+    for x, y, shade in zip(xs.tolist(), ys.tolist(), shades.tolist()):
+        draw.line(list(zip(x, y)), fill=shade, width=1)
+    strands = np.asarray(canvas.filter(ImageFilter.GaussianBlur(0.35)), F32) / 255
+    alpha = strands * (0.9 if scalp else 0.5) * np.clip(scene.hair_density / peak, 0, 1)
     if fitzpatrick_type <= 2 and rng.random() < 0.35:
         colour = np.array((0.55, 0.42, 0.28), F32)  # fair hair
     elif rng.random() < 0.1:
         colour = np.array((0.62, 0.60, 0.58), F32)  # grey
     else:
         colour = np.array((0.12, 0.08, 0.06), F32) * rng.uniform(0.7, 1.3)
-    shade = (1 + 0.3 * _streaks(rng, c, c, 30, 1, angle))[..., None]
-    _mix(scene.skin, colour * shade, alpha)
+    _mix(scene.skin, np.broadcast_to(colour, scene.skin.shape), alpha)
 
 
 def _scene(*, condition: str, fitzpatrick_type: int, body_site: str, seed: int, canvas: int, area: tuple[int, int, int, int]) -> tuple[Array, list[Array]]:
@@ -591,9 +607,9 @@ def _scene(*, condition: str, fitzpatrick_type: int, body_site: str, seed: int, 
         taken.append((cy, cx, r))
         extents.append(_paint(scene, look, cy, cx, r) * (mask > 0.5))
 
-    # Elevation shading: the relief's slope toward the light brightens, away from it darkens.
+    # Elevation shading (Lambert, light from direction `light`): slopes facing the light brighten.
     gy, gx = np.gradient(_blur(scene.height, 0.8))
-    lit = 1 + 0.9 * (gy * light[0] + gx * light[1])
+    lit = 1 - 0.9 * (gy * light[0] + gx * light[1])
     spec = np.clip(lit - 1, 0, None) ** 1.5 * np.clip(_blur(scene.shiny, 1.0), 0, 1) * 2.5
     skin = scene.skin * np.clip(lit, 0.55, 1.5)[..., None] + spec[..., None] * 0.6
     scene.skin = skin
@@ -620,7 +636,8 @@ def _photograph(image: Array, rng: np.random.Generator, size: int, window: tuple
     y, x, side = window
     crop = image[y : y + side, x : x + side]
     yy, xx = (np.mgrid[0:side, 0:side].astype(F32) + 0.5) / side * 2 - 1
-    gain = rng.uniform(0.82, 1.12)
+    # Auto-exposure: phones brighten dark scenes part of the way toward mid-grey.
+    gain = rng.uniform(0.85, 1.1) * float(np.clip((0.42 / max(float(crop.mean()), 0.05)) ** 0.35, 0.85, 1.4))
     temperature = float(np.clip(rng.normal(0, 1), -2, 2))
     balance = np.array((1 + 0.05 * temperature, 1 + 0.005 * temperature, 1 - 0.07 * temperature), F32)
     direction = rng.uniform(0, 2 * math.pi)
