@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.core.paginator import Page, Paginator
@@ -65,6 +66,8 @@ def condition_detail(request: HttpRequest, slug: str) -> HttpResponse:
     condition = get_object_or_404(Condition, slug=slug)
     row = coverage_matrix(conditions=[condition]).rows[0]
     context = {"condition": condition, "row": row, "page": _page(request, images_for_listing(condition=condition))}
+    if request.user.is_staff:
+        context["fill_gaps_url"] = _fill_gaps_url(row)
     return render(request, "atlas/condition_detail.html", context)
 
 
@@ -183,14 +186,21 @@ def _percent_box(image: Image, region) -> dict[str, str]:
     }
 
 
-# Provenance keys of a synthetic image, in reading order, with what a reader calls them.
+# Provenance keys of a synthetic image (written by generation.gaps), in reading order, with
+# what a reader calls them; keys not listed follow in alphabetical order.
 PROVENANCE_LABELS = {
     "model": "Model",
     "checkpoint": "Checkpoint",
+    "checkpoint_step": "Checkpoint step",
+    "checkpoint_path": "Checkpoint file",
+    "data_fingerprint": "Training data fingerprint",
+    "code_version": "Code version",
     "map": "Semantic map parameters",
-    "map_parameters": "Semantic map parameters",
     "seed": "Seed",
+    "batch": "Batch",
     "job": "Generation job",
+    "cell": "Coverage cell filled",
+    "sample_index": "Sample number",
 }
 
 
@@ -202,17 +212,28 @@ def _provenance_items(provenance: dict, *, staff: bool = False) -> list[dict]:
         value = provenance[key]
         text = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
         label = PROVENANCE_LABELS.get(key, key.replace("_", " ").capitalize())
-        url = _job_admin_url(value) if key == "job" and staff else ""
+        url = _job_url(value) if key == "job" and staff else ""
         items.append({"label": label, "text": text, "multiline": "\n" in text, "url": url})
     return items
 
 
-def _job_admin_url(job) -> str:
-    # The generation job's admin page, once gap filling provides one.
+def _job_url(job) -> str:
+    # The gap-filling job's staff page, when the generation app provides one.
     try:
-        return reverse("admin:generation_generationjob_change", args=[int(job)])
+        return reverse("generation:job_detail", args=[int(job)])
     except (NoReverseMatch, TypeError, ValueError):
         return ""
+
+
+def _fill_gaps_url(row) -> str:
+    """The staff gap-filling planner preset to this condition's empty skin types ("" if none)."""
+    gaps = [cell.skin_type for cell in row.cells if cell.skin_type is not None and cell.is_empty]
+    try:
+        base = reverse("generation:fill_gaps")
+    except NoReverseMatch:
+        return ""
+    query = urlencode({"conditions": row.condition.slug, "skin_types": gaps, "target": 10}, doseq=True)
+    return f"{base}?{query}" if gaps else ""
 
 
 def _search_page(

@@ -292,3 +292,28 @@ def test_synthetic_detail_names_the_provenance_fields(client, catalogue):
     positions = [provenance.index(f"<dt>{label}</dt>") for label in labels]
     assert positions == sorted(positions)
     assert "the type it was generated for" in page
+
+
+def test_staff_can_follow_a_synthetic_image_to_its_generation_job(client, admin_client, catalogue):
+    url = reverse("atlas:image_detail", args=[catalogue["melanoma-6-syn"].public_id])
+    job = reverse("generation:job_detail", args=[7])
+    assert f'href="{job}"' in admin_client.get(url).text
+    assert f'href="{job}"' not in client.get(url).text
+
+
+# --- condition pages ------------------------------------------------------------------------
+
+
+def test_the_condition_description_from_the_admin_is_rendered_safely(client, catalogue):
+    from atlas.models import Condition
+
+    Condition.objects.filter(slug="tinea").update(description="A fungal infection.\n\nRing-shaped <script>x</script>")
+    page = client.get(reverse("atlas:condition_detail", args=["tinea"])).text
+    assert "<p>A fungal infection.</p>" in page and "&lt;script&gt;" in page and "<script>x" not in page
+
+
+def test_staff_get_a_gap_filling_link_for_the_conditions_empty_skin_types(client, admin_client, catalogue):
+    url = reverse("atlas:condition_detail", args=["melanoma"])
+    plan = f'{reverse("generation:fill_gaps")}?conditions=melanoma&amp;skin_types=1&amp;skin_types=3&amp;skin_types=4&amp;target=10'
+    assert plan in admin_client.get(url).text
+    assert "Plan gap filling" not in client.get(url).text

@@ -14,8 +14,8 @@
     button.addEventListener("click", function () {
       var show = overlay.hidden;
       overlay.hidden = !show;
+      // One fixed label; the pressed state says whether the boxes are shown (WAI-ARIA toggle button).
       button.setAttribute("aria-pressed", String(show));
-      button.textContent = show ? "Hide lesion boxes" : "Show lesion boxes";
     });
   }
 
