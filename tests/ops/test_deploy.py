@@ -1,0 +1,76 @@
+"""Production settings: `check --deploy` is clean, and bad configuration stops the start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_ENV = {
+    "DJANGO_SETTINGS_MODULE": "atlas.settings.production",
+    "SECRET_KEY": "k" * 20 + "-Xq9!vR2#pL7@wN4$zT8^bM1&cY6*hJ3(" + "e" * 20,
+    "DATABASE_URL": "postgres://atlas@127.0.0.1:5432/atlas_deploy_check",
+    "ALLOWED_HOSTS": "atlas.example.org",
+}
+
+
+def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECRET_KEY", "DEBUG"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_deploy_is_clean_at_warning_level(tmp_path):
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_a_short_secret_key(tmp_path):
+    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "SECRET_KEY": "short"})
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_sqlite(tmp_path):
+    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/db"})
+    assert result.returncode != 0
+    assert "PostgreSQL" in result.stderr
+
+
+def test_s3_storage_needs_a_bucket(tmp_path):
+    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "STORAGE_BACKEND": "s3"})
+    assert result.returncode != 0
+    assert "AWS_STORAGE_BUCKET_NAME" in result.stderr
+
+
+def test_check_deploy_is_clean_with_a_secret_file_s3_storage_and_json_logs(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text(GOOD_ENV["SECRET_KEY"] + "\n")
+    env = {
+        **GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "SECRET_KEY": "", "SECRET_KEY_FILE": str(secret),
+        "STORAGE_BACKEND": "s3", "AWS_STORAGE_BUCKET_NAME": "atlas", "LOG_FORMAT": "json",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_procfile_and_units_run_the_four_processes():
+    procfile = (ROOT / "Procfile").read_text()
+    assert "gunicorn -c scripts/gunicorn.conf.py atlas.wsgi" in procfile
+    assert "worker -Q default,indexing" in procfile
+    assert "worker -Q generation -c 1 --prefetch-multiplier 1" in procfile
+    assert "celery -A atlas beat" in procfile
+    units = {p.name for p in (ROOT / "scripts" / "systemd").glob("*.service")}
+    assert units == {"atlas-web.service", "atlas-worker.service", "atlas-gpu-worker.service", "atlas-beat.service"}
+
+
+def test_gunicorn_config_loads(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", "scripts/gunicorn.conf.py", "--check-config", "atlas.wsgi"],
+        cwd=ROOT, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

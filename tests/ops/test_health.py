@@ -1,0 +1,94 @@
+"""/health/: 200 when every part works, 503 naming the failing parts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from atlas.ops.models import WorkerHeartbeat
+from atlas.ops.services import heartbeat_record
+from atlas.ops.tasks import heartbeat_task
+from generation.models import GanCheckpoint
+from tests.ops.conftest import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def healthy(indexed, settings):
+    for queue in settings.HEALTH_QUEUES:
+        heartbeat_record(queue=queue, hostname="celery@test")
+    GanCheckpoint.objects.create(path="g.pt", run="r", preset="fast", step=1, data_fingerprint="f", is_active=True)
+    return indexed
+
+
+def test_healthy_service_answers_200_with_every_part(client, healthy):
+    _, build = healthy
+    response = client.get("/health/")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ok" and body["failing"] == []
+    checks = body["checks"]
+    assert checks["database"]["status"] == "ok"
+    assert checks["broker"]["status"] == "ok"
+    assert checks["index"]["version"] == build.pk and checks["index"]["age_seconds"] < 60
+    assert set(checks["workers"]["heartbeat_age_seconds"]) == {"default", "indexing", "generation"}
+    assert checks["gan"]["status"] == "ok" and "checkpoint" in checks["gan"]
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+def test_unreachable_broker_is_named(client, healthy, settings):
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    settings.HEALTH_BROKER_TIMEOUT = 0.5
+    response = client.get("/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["broker"]
+    assert "cannot be reached" in body["checks"]["broker"]["detail"]
+
+
+def test_stale_heartbeat_names_the_queue(client, healthy):
+    WorkerHeartbeat.objects.filter(queue="generation").update(seen_at=timezone.now() - timedelta(hours=1))
+    response = client.get("/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["workers"]
+    assert "generation" in body["checks"]["workers"]["detail"] and "default" not in body["checks"]["workers"]["detail"]
+
+
+def test_no_index_is_a_failure(client, search_settings, settings):
+    for queue in settings.HEALTH_QUEUES:
+        heartbeat_record(queue=queue, hostname="celery@test")
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["index"]
+    assert response.json()["checks"]["gan"]["status"] == "warn"  # no checkpoint: reported, not failing
+
+
+def test_old_index_fails_when_a_limit_is_set(client, healthy, settings):
+    settings.HEALTH_INDEX_MAX_AGE_HOURS = 1
+    import json
+
+    from search.services import index_store
+
+    pointer = index_store().read_pointer()
+    index_store().pointer_path.write_text(json.dumps({**pointer, "published": pointer["published"] - 7200}))
+    response = client.get("/health/")
+    assert response.status_code == 503 and response.json()["failing"] == ["index"]
+
+
+def test_heartbeat_task_records_its_worker_and_queue():
+    heartbeat_task.apply(args=["indexing"])
+    beat = WorkerHeartbeat.objects.get(queue="indexing")
+    assert (timezone.now() - beat.seen_at).total_seconds() < 5
+    heartbeat_task.apply(args=["indexing"])
+    assert WorkerHeartbeat.objects.filter(queue="indexing").count() == 1  # one row per worker and queue
+
+
+def test_heartbeats_are_scheduled_on_every_queue(settings):
+    scheduled = {e["args"][0]: e for k, e in settings.CELERY_BEAT_SCHEDULE.items() if k.startswith("ops-heartbeat-")}
+    assert set(scheduled) == set(settings.HEALTH_QUEUES)
+    assert all(e["options"]["queue"] == q and e["options"]["expires"] for q, e in scheduled.items())
