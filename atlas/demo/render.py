@@ -89,7 +89,7 @@ LOOKS: dict[str, Look] = {
     "cyst": Look("dome", (0.07, 0.12), (1, 1), "flesh", (0.5, 0.7), 0.05, 0.4, 1.2, aspect=(1.0, 1.2), extras=("punctum", "shiny")),
     "eczema": Look("patch", (0.16, 0.26), (1, 2), "erythema", (0.45, 0.7), 0.35, 0.7, 0.05, 0.25, extras=("excoriations", "lichen")),
     "folliculitis": Look("cluster", (0.14, 0.22), (1, 2), "erythema", (0.6, 0.85), 0.1, 0.4, 0.6, papules=(12, 24), extras=("pustules", "hairs")),
-    "hidradenitis": Look("cluster", (0.12, 0.18), (1, 2), "violaceous", (0.7, 0.9), 0.2, 0.5, 1.1, papules=(2, 5), extras=("tracts",)),
+    "hidradenitis": Look("cluster", (0.13, 0.19), (1, 2), "violaceous", (0.85, 1.0), 0.2, 0.4, 1.3, papules=(3, 6), extras=("tracts",)),
     "lentigo": Look("patch", (0.04, 0.08), (1, 3), "brown", (0.5, 0.75), 0.2, 0.2),
     "melanocytic-nevus": Look("dome", (0.03, 0.05), (1, 2), "darkbrown", (0.8, 0.95), 0.03, 0.15, 0.3, aspect=(1.0, 1.15)),
     "melanoma": Look("patch", (0.08, 0.13), (1, 1), "darkbrown", (0.9, 1.0), 0.55, 0.1, 0.2, extras=("multitone",)),
@@ -380,7 +380,7 @@ def _paint(scene: _Scene, look: Look, cy: float, cx: float, r: float) -> Array:
             sub = Look("dome", look.radius, look.lesions, look.tint, look.opacity, 0.25, look.softness, look.elevation, look.scale)
             extent = np.maximum(extent, _paint_blob(scene, sub, py, px, pr, 1.0, opacity))
             if "pustules" in look.extras and rng.random() < 0.35:
-                _dot(scene, py, px, max(pr * 0.45, 1.0), (0.96, 0.92, 0.74), 0.9, bump=0.5)
+                _dot(scene, py, px, max(pr * 0.4, 1.0), (0.93, 0.87, 0.66), 0.7, bump=0.5)
                 scene.shiny[int(np.clip(py, 0, c - 1)), int(np.clip(px, 0, c - 1))] += 1
             if "hairs" in look.extras:
                 _lines(scene, py, px, 0.5, 1, pr * 3, (0.12, 0.08, 0.06), 0.7)

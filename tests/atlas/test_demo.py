@@ -125,3 +125,14 @@ def test_the_labels_stored_match_the_plan():
     stored = {(i.case_id, i.condition.slug, i.fitzpatrick_type, i.body_site) for i in Image.objects.select_related("condition")}
     assert stored == {(s.case_id, s.condition, s.fitzpatrick_type, s.body_site) for s in plan}
     assert Condition.objects.filter(images__isnull=False).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args", [["--images", "0"], ["--size", "16"]])
+def test_bad_arguments_are_refused_and_store_nothing(args):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("seed_demo", *args, stdout=io.StringIO())
+    assert not Image.objects.exists()
+    assert not Source.objects.filter(slug=DEMO_SOURCE_SLUG).exists()
