@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -112,3 +114,100 @@ class SyntheticSample(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} {self.condition_id}:{self.skin_type}#{self.sample_index}"
+
+
+# --- Reader studies (generation/experiments): realism / relevance studies and public quizzes ----
+
+
+class ReaderStudy(models.Model):
+    """A blinded reader study over a fixed random draw of catalogue images (FIG. 10), or a
+    public "which condition is this?" quiz on the same machinery."""
+
+    class Kind(models.TextChoices):
+        REALISM = "realism", "Realism and relevance (real or synthetic?)"
+        QUIZ = "quiz", "Public quiz (which condition is this?)"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REALISM)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    per_condition = models.PositiveSmallIntegerField(help_text="Realism: N real and N synthetic per condition. Quiz: N per condition and skin type.")
+    skin_types = models.JSONField(default=list, blank=True, help_text="Fitzpatrick types drawn from; empty = all.")
+    seed = models.PositiveIntegerField(default=0)
+    is_open = models.BooleanField(default=True, help_text="Accepting answers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StudyItem(models.Model):
+    """One image of a study. The truth is copied onto the item, so results survive a curator
+    deleting the image; readers reach the pixels only through the opaque `token`."""
+
+    study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    token = models.CharField(max_length=43, unique=True, help_text="Random; the image URL carries only this.")
+    image = models.ForeignKey("atlas.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    condition = models.ForeignKey("atlas.Condition", on_delete=models.PROTECT, related_name="+")
+    is_real = models.BooleanField()
+    skin_type = models.PositiveSmallIntegerField(null=True, blank=True)
+    choices = models.JSONField(default=list, blank=True, help_text="Quiz: the condition slugs offered, in order.")
+
+    class Meta:
+        ordering = ["study", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "position"], name="one_study_item_per_position"),
+            models.UniqueConstraint(fields=["study", "image"], name="one_study_item_per_image"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study_id}#{self.position}"
+
+
+class StudyInvite(models.Model):
+    """A reader of a study: an account, a one-time link (only its SHA-256 is stored; the first
+    browser that opens it keeps it), or an anonymous quiz session."""
+
+    study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="invites")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=120, blank=True, help_text="How results and CSV name this reader.")
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    session_hash = models.CharField(max_length=64, blank=True, editable=False, help_text="The browser session bound to it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], condition=Q(user__isnull=False), name="one_invite_per_reader_account"),
+            models.UniqueConstraint(fields=["study", "session_hash"], condition=~Q(session_hash=""), name="one_invite_per_session"),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | Q(token_hash__isnull=False) | ~Q(session_hash=""), name="invite_has_a_reader"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or f"invite {self.pk}"
+
+
+class ReaderAnswer(models.Model):
+    """One reader's answer to one item: at most one (the unique key refuses a second)."""
+
+    invite = models.ForeignKey(StudyInvite, on_delete=models.CASCADE, related_name="answers")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="answers")
+    judged_real = models.BooleanField(null=True, blank=True, help_text="Realism: 'real or synthetic?'")
+    shows_condition = models.BooleanField(null=True, blank=True, help_text="Realism: 'does this image show CONDITION?'")
+    chosen = models.ForeignKey("atlas.Condition", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               help_text="Quiz: the condition the reader chose.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["invite", "item__position"]
+        constraints = [models.UniqueConstraint(fields=["invite", "item"], name="one_answer_per_reader_item")]
+
+    def __str__(self) -> str:
+        return f"{self.invite} / {self.item}"
