@@ -292,6 +292,20 @@ def test_leases_keep_a_second_worker_away_until_the_owner_is_gone(catalogue, che
     assert any("resumed on" in line for _, line in job.log)
 
 
+def test_queued_jobs_are_recovered_only_once_their_message_looks_lost(catalogue, checkpoint, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = generation_job_create(policy=GapPolicy(target=2, conditions=("melanoma",), skin_types=(6,)), enqueue=False)
+    assert gaps.generation_jobs_recover(enqueue=False) == []  # its message is most likely still queued
+    GenerationJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=601))
+    assert gaps.generation_jobs_recover(enqueue=False) == [job.pk]
+    out = io.StringIO()
+    call_command("fill_gaps", "--resume", stdout=out)
+    assert f"re-enqueued 1 job(s): {job.pk}" in out.getvalue()
+
+
 def test_fill_gaps_wait_runs_the_job_in_process(catalogue, checkpoint):
     out = io.StringIO()
     call_command("fill_gaps", "--target", "2", "--conditions", "psoriasis", "--skin-types", "5", "--wait", stdout=out)
