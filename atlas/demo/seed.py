@@ -162,8 +162,10 @@ def _render_all(specs: list[ImageSpec], *, size: int, processes: int) -> Iterato
         for job in jobs:
             yield from _render_group(job)
         return
-    # Workers never touch the database; close our connections so no socket is shared with them.
-    connections.close_all()
+    # Workers never touch the database. Close our connections so no socket is shared with
+    # forked children - unless a caller's transaction is open, which closing would break.
+    if not any(connection.in_atomic_block for connection in connections.all()):
+        connections.close_all()
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with context.Pool(processes) as pool:
         for rendered in pool.imap(_render_group, jobs, chunksize=8):
