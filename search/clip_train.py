@@ -179,7 +179,7 @@ def train(
 
     from search.encoder import register_model_configs
 
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = random.Random(config.seed)
@@ -242,6 +242,9 @@ def train(
         "heldout_images": sum(is_heldout(s.key, config.holdout_fraction) for s in samples),
         "epoch_losses": [round(x, 4) for x in losses],
         "seconds": round(time.monotonic() - started, 1),
+        # CPU seconds over all threads: on a shared machine wall time says little; on two free
+        # cores the wall time is about cpu_seconds / threads.
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(model, out_path, metadata=metadata, half=config.save_half)

@@ -613,3 +613,12 @@ def clip_model_train(*, preset: str = "fast", epochs: int | None = None, out: st
     if len(samples) < 2:
         raise SearchUnavailable(f"the catalogue has {len(samples)} public images; train_clip needs some (run seed_demo)")
     return train(samples, config=config, out_path=Path(out or settings.SEARCH_CLIP_PRETRAINED), command=command)
+
+
+def after_demo_seed(summary) -> str:
+    """An ATLAS_AFTER_DEMO_SEED hook: embed and index new demo images when a model exists."""
+    try:
+        build = index_rebuild()
+    except SearchUnavailable as exc:
+        return f"search: not indexed yet ({exc})"
+    return f"search: index version {build.pk} with {build.vector_count} vectors (embedded {build.embedded_count})"
