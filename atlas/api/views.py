@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.db.models import prefetch_related_objects
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -23,13 +24,17 @@ from atlas.api.errors import ApiError
 from atlas.api.exports import export_job_create
 from atlas.api.filters import images_matching
 from atlas.api.pagination import AtlasCursorPagination
-from atlas.api.permissions import ClientOrStaff, Contributor, has_client_token, is_staff
+from atlas.api.permissions import ClientOrStaff, Contributor, Staff, has_client_token, is_staff
 from atlas.api.serializers import (
     ConditionSerializer,
     CoverageSerializer,
     ErrorSerializer,
     ExportCreateSerializer,
     ExportJobSerializer,
+    GapPlanSerializer,
+    GapPolicySerializer,
+    GenerationJobCreateSerializer,
+    GenerationJobSerializer,
     ImageFilterSerializer,
     ImageSearchSerializer,
     ImageSerializer,
@@ -44,6 +49,8 @@ from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
 from atlas.selectors import coverage_matrix, image_for_detail
 from atlas.services.ingestion import image_ingest
+from generation.gaps import GapError, gap_plan, generation_job_cancel, generation_job_create, job_status
+from generation.models import GenerationJob
 from search.services import SearchResult, search_image, search_similar, search_text
 
 _SEARCH_UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="Search is not ready (no model or index).")}
@@ -268,3 +275,94 @@ class ExportDownloadView(APIView):
         return FileResponse(
             handle, as_attachment=True, filename=f"atlas-export-{job.public_id}.zip", content_type="application/zip"
         )
+
+
+# --- gap filling (staff) --------------------------------------------------------------------
+
+
+def _job_data(request: Request, job: GenerationJob) -> dict:
+    url = request.build_absolute_uri(reverse("api:generation-job-detail", args=[job.pk]))
+    return GenerationJobSerializer({**job_status(job), "url": url}).data
+
+
+class GapPlanView(APIView):
+    permission_classes = [Staff]
+
+    @extend_schema(
+        summary="Plan gap filling: the cells below target and what would be generated",
+        parameters=[GapPolicySerializer],
+        responses=GapPlanSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            plan = gap_plan(policy=_checked(GapPolicySerializer, request.query_params).policy())
+        except GapError as exc:
+            raise ApiError("gap_refused", str(exc)) from None
+        body = {
+            "checkpoint": str(plan.checkpoint) if plan.checkpoint else None,
+            "total": plan.total,
+            "cells": [cell.as_dict() for cell in plan.cells],
+            "skipped": [cell.as_dict() for cell in plan.skipped],
+        }
+        return Response(GapPlanSerializer(body).data)
+
+
+class GenerationJobListView(generics.ListAPIView):
+    permission_classes = [Staff]
+    pagination_class = AtlasCursorPagination
+    queryset = GenerationJob.objects.all()
+    serializer_class = GenerationJobSerializer
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([_job_data(request, job) for job in page])
+
+    @extend_schema(summary="Gap-filling jobs, newest first")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Start a gap-filling job (plan, then generate on the GPU queue)",
+        request=GenerationJobCreateSerializer,
+        responses={201: GenerationJobSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        params = _checked(GenerationJobCreateSerializer, request.data)
+        data = params.validated_data
+        try:
+            job = generation_job_create(
+                policy=params.policy(),
+                requested_by=request.user,
+                seed=data.get("seed"),
+                batch_size=data.get("batch_size"),
+                vary_size=data["vary_size"],
+            )
+        except GapError as exc:
+            raise ApiError("gap_refused", str(exc)) from None
+        job.refresh_from_db()
+        return Response(_job_data(request, job), status=status.HTTP_201_CREATED)
+
+
+class GenerationJobDetailView(APIView):
+    permission_classes = [Staff]
+
+    @extend_schema(summary="One gap-filling job with its progress per cell", responses=GenerationJobSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_job_data(request, get_object_or_404(GenerationJob, pk=pk)))
+
+
+class GenerationJobCancelView(APIView):
+    permission_classes = [Staff]
+
+    @extend_schema(
+        summary="Cancel a queued or running job (images already stored stay)",
+        request=None,
+        responses={200: GenerationJobSerializer, 409: OpenApiResponse(ErrorSerializer, description="Not active.")},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        job = get_object_or_404(GenerationJob, pk=pk)
+        try:
+            job = generation_job_cancel(job=job, by=request.user)
+        except GapError as exc:
+            raise ApiError("not_active", str(exc), status=409) from None
+        return Response(_job_data(request, job))

@@ -72,3 +72,11 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["error"]["code"] == code, body
     return body["error"]
+
+
+@pytest.fixture
+def gan_checkpoint(db, tmp_path_factory):
+    """The active tiny DermGAN checkpoint of the gap-filling tests (trained once per session)."""
+    from tests.generation.gaps_helpers import tiny_checkpoint
+
+    return tiny_checkpoint(tmp_path_factory.mktemp("gan"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from generation.models import GenerationJob
 from tests.api.conftest import ROLES, assert_error
 from tests.conftest import make_image_bytes
 
@@ -13,6 +14,7 @@ A, C, K, S = ROLES  # anonymous, client (platform token), contributor, staff
 ALL_OK = {A: 200, C: 200, K: 200, S: 200}
 TOKEN_ONLY = {A: 401, C: 200, K: 200, S: 200}
 NOBODY = {A: 405, C: 405, K: 405, S: 405}
+STAFF_ONLY = {A: 401, C: 403, K: 403, S: 200}
 
 # (method, path, expected status per role). {image} / {export} are filled in per test.
 MATRIX = [
@@ -40,6 +42,13 @@ MATRIX = [
     ("get", "/api/v1/exports/{export}/", TOKEN_ONLY),
     ("delete", "/api/v1/exports/{export}/", NOBODY),
     ("get", "/api/v1/exports/{export}/download/", TOKEN_ONLY),
+    ("get", "/api/v1/generation/plan/?target=2", STAFF_ONLY),
+    ("get", "/api/v1/generation/jobs/", STAFF_ONLY),
+    ("post", "/api/v1/generation/jobs/", {**STAFF_ONLY, S: 201}),
+    ("get", "/api/v1/generation/jobs/{job}/", STAFF_ONLY),
+    ("delete", "/api/v1/generation/jobs/{job}/", NOBODY),
+    ("post", "/api/v1/generation/jobs/{job}/cancel/", STAFF_ONLY),
+    ("get", "/api/v1/generation/jobs/{job}/cancel/", NOBODY),
     ("get", "/api/schema/", ALL_OK),
     ("get", "/api/docs/", ALL_OK),
     ("get", "/api/redoc/", ALL_OK),
@@ -53,6 +62,8 @@ def _body(method: str, path: str, seed: int) -> dict:
         return {"image": _file(seed), "k": 3}
     if path.endswith("/exports/") and method == "post":
         return {"condition": ["melanoma"], "commercial": "false"}
+    if path.endswith("/generation/jobs/") and method == "post":
+        return {"target": 3, "condition": ["melanoma"], "fitzpatrick": [5, 6]}
     return {}
 
 
@@ -63,17 +74,18 @@ def _file(seed: int):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_permission_matrix(role, catalogue, api_client_for, django_capture_on_commit_callbacks):
+def test_permission_matrix(role, catalogue, gan_checkpoint, api_client_for, django_capture_on_commit_callbacks):
     api = api_client_for(role)
     image = catalogue[0].public_id
+    job = GenerationJob.objects.create(checkpoint=gan_checkpoint, target=1, seed=1, plan=[]).pk
     # Each role reads its own export; anonymous asks for staff's (and must not get it).
     owner = api if role != A else api_client_for(S)
     with django_capture_on_commit_callbacks(execute=True):
         export = owner.post("/api/v1/exports/", {"condition": ["tinea"]}, format="multipart").json()["public_id"]
     failures = []
     for seed, (method, path, expected) in enumerate(MATRIX):
-        url = path.format(image=image, export=export)
-        with django_capture_on_commit_callbacks(execute=True):
+        url = path.format(image=image, export=export, job=job)
+        with django_capture_on_commit_callbacks(execute=not path.startswith("/api/v1/generation")):
             response = getattr(api, method)(url, _body(method, path, seed), format="multipart")
         if response.status_code != expected[role]:
             failures.append(f"{method.upper()} {url}: {response.status_code}, expected {expected[role]}")
