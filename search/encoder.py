@@ -109,8 +109,11 @@ def model_version(model_name: str, pretrained: str) -> str:
 
 
 @functools.cache
-def load_encoder(model_name: str, pretrained: str, device: str = "auto", batch_size: int = 64) -> Encoder:
-    """Build the model once per (name, checkpoint, device) in this process."""
+def load_encoder(model_name: str, pretrained: str, device: str = "auto", batch_size: int = 64, threads: int = 0) -> Encoder:
+    """Build the model once per (name, checkpoint, device) in this process.
+
+    `threads` > 0 sets torch's intra-op CPU threads for the process (0 keeps torch's default).
+    """
     global LOAD_COUNT
     import open_clip
     import torch
@@ -118,6 +121,8 @@ def load_encoder(model_name: str, pretrained: str, device: str = "auto", batch_s
     register_model_configs()
     _check_offline_source(model_name, pretrained)
     device = resolve_device(device)
+    if threads > 0 and device == "cpu":
+        torch.set_num_threads(threads)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device=device)
     except RuntimeError as exc:

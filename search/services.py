@@ -58,6 +58,7 @@ def encoder_get() -> Encoder:
             str(settings.SEARCH_CLIP_PRETRAINED),
             settings.SEARCH_CLIP_DEVICE,
             settings.SEARCH_EMBED_BATCH_SIZE,
+            settings.SEARCH_TORCH_THREADS,
         )
     except EncoderUnavailable as exc:
         raise SearchUnavailable(str(exc)) from exc

@@ -184,6 +184,10 @@ SEARCH_CLIP_MODEL = env_str("SEARCH_CLIP_MODEL", "atlas-clip-tiny")
 SEARCH_CLIP_PRETRAINED = env_str("SEARCH_CLIP_PRETRAINED", str(VAR_DIR / "search" / "clip" / "atlas-clip-tiny.pt"))
 SEARCH_CLIP_DEVICE = env_str("SEARCH_CLIP_DEVICE", "auto")  # auto = CUDA when present
 SEARCH_EMBED_BATCH_SIZE = env_int("SEARCH_EMBED_BATCH_SIZE", 64, minimum=1)
+# Torch CPU threads in a process that loads the encoder (0 = torch's default, all cores). One
+# query is tiny: with 2 threads on a busy 2-core machine a text query took ~390 ms (threads
+# spin-waiting for each other) against ~1 ms with 1 (docs/benchmarks.md, "Web pages").
+SEARCH_TORCH_THREADS = env_int("SEARCH_TORCH_THREADS", 1, minimum=0)
 SEARCH_INDEX_DIR = Path(env_str("SEARCH_INDEX_DIR", str(VAR_DIR / "search" / "index")))
 # Exact (Flat) search below this many vectors, IVF above (measured in docs/benchmarks.md).
 SEARCH_INDEX_FLAT_MAX = env_int("SEARCH_INDEX_FLAT_MAX", 50_000, minimum=0)
