@@ -69,11 +69,12 @@ class Command(BaseCommand):
         policy = plan.policy
         cap = f", synthetic share <= {policy.max_synthetic_share:g}" if policy.max_synthetic_share is not None else ""
         self.stdout.write(f"plan: target {policy.target} per cell{cap}; model {plan.checkpoint or 'none (train one first)'}")
-        self.stdout.write(f"{'condition':<32} {'type':<4} {'real':>5} {'syn':>5} {'generate':>8}  note")
+        width = max([len("condition"), *(len(c.condition.slug) for c in plan.cells + plan.skipped)])
+        self.stdout.write(f"{'condition':<{width}} {'type':<4} {'real':>5} {'syn':>5} {'generate':>8}  note")
         for cell in plan.cells:
-            self.stdout.write(f"{cell.condition.slug:<32} {roman(cell.skin_type):<4} {cell.real:>5} {cell.synthetic:>5} "
-                              f"{cell.count:>8}  {cell.note}")
+            self.stdout.write(f"{cell.condition.slug:<{width}} {roman(cell.skin_type):<4} {cell.real:>5} "
+                              f"{cell.synthetic:>5} {cell.count:>8}  {cell.note}")
         for cell in plan.skipped:
-            self.stdout.write(f"{cell.condition.slug:<32} {roman(cell.skin_type):<4} {cell.real:>5} {cell.synthetic:>5} "
-                              f"{0:>8}  skipped: {cell.note}")
+            self.stdout.write(f"{cell.condition.slug:<{width}} {roman(cell.skin_type):<4} {cell.real:>5} "
+                              f"{cell.synthetic:>5} {0:>8}  skipped: {cell.note}")
         self.stdout.write(f"total: {plan.total} image(s) in {len(plan.cells)} cell(s)")
