@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from generation import views
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("fill-gaps/jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("fill-gaps/jobs/<int:pk>/status.json", views.job_status_json, name="job_status"),
     path("fill-gaps/jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
+    path("experiments/", include("generation.experiments.urls")),
 ]

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from generation.experiments import views
+
+app_name = "experiments"
+
+urlpatterns = [
+    path("studies/", views.study_list, name="study_list"),
+    path("studies/<uuid:public_id>/", views.study_detail, name="study_detail"),
+    path("studies/<uuid:public_id>/results/", views.study_results, name="study_results"),
+    path("studies/<uuid:public_id>/results.png", views.study_results_png, name="study_results_png"),
+    path("studies/<uuid:public_id>/results.csv", views.study_results_csv, name="study_results_csv"),
+    path("read/<uuid:public_id>/", views.read, name="read"),
+    path("invite/<str:token>/", views.invite_claim, name="invite_claim"),
+    path("image/<str:token>.jpg", views.item_image, name="item_image"),
+    path("quiz/", views.quiz_list, name="quiz_list"),
+    path("quiz/<uuid:public_id>/", views.quiz, name="quiz"),
+]
