@@ -124,7 +124,25 @@ def test_phone_width_keyboard_and_coverage(page, atlas, shot):
     expect(page.get_by_text("For education, not diagnosis.").first).to_be_visible()
     shot(page, "phone-search")
 
+    assert_labelled(page)
+
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Coverage").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Coverage")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # the table scrolls, not the page
     shot(page, "phone-coverage")
+    assert_labelled(page)
+
+
+def assert_labelled(tab) -> None:
+    """Every image has alt text and every visible form control an accessible name."""
+    unnamed = tab.evaluate(
+        """() => {
+            const missingAlt = [...document.images].filter(i => !i.hasAttribute("alt")).map(i => i.src);
+            const controls = [...document.querySelectorAll("input, select, textarea, button")]
+                .filter(c => c.type !== "hidden" && !c.hidden && c.offsetParent !== null);
+            const unlabelled = controls.filter(c => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+                && !c.getAttribute("aria-labelledby") && !(c.tagName === "BUTTON" && c.textContent.trim()));
+            return missingAlt.concat(unlabelled.map(c => c.outerHTML.slice(0, 80)));
+        }"""
+    )
+    assert unnamed == []
