@@ -182,6 +182,12 @@ def test_unknown_skin_type_cannot_be_searched_by_text(client, indexed):
     assert response.status_code == 400 and "can be browsed, not searched" in response.text
 
 
+@pytest.mark.parametrize("like", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_more_like_this_of_no_public_image_is_a_clear_400(client, catalogue, like):
+    response = client.get(SEARCH, {"like": like})
+    assert response.status_code == 400 and "needs an image of the public atlas" in response.text
+
+
 def test_more_like_this_leaves_the_image_out(client, indexed):
     image = indexed["melanoma-2"]
     response = client.get(SEARCH, {"like": str(image.public_id)})
