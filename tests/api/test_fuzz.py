@@ -51,7 +51,22 @@ class Fuzzing:
 
 
 @pytest.fixture
-def fuzzing(catalogue, gan_checkpoint, settings) -> Fuzzing:
+def wsgi_keeps_the_test_connection():
+    """Requests go through the real WSGI handler, which closes the database connection after
+    each one; on PostgreSQL that would end the test's transaction (Django's test client
+    disconnects the same handlers)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzzing(catalogue, gan_checkpoint, settings, wsgi_keeps_the_test_connection) -> Fuzzing:
     from django.contrib.auth.models import User
 
     from atlas.api.exports import export_job_run
