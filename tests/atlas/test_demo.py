@@ -46,7 +46,7 @@ def test_every_taxonomy_condition_has_a_look_and_renders_with_boxes_inside_the_i
                     assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= 128 and y + h <= 128, (slug, photo.boxes)
 
 
-def test_lesions_change_the_pixels_inside_their_boxes():
+def test_vitiligo_on_dark_skin_is_lighter_inside_its_boxes():
     photo = render_case(condition="vitiligo", fitzpatrick_type=5, seed=11)[0]
     pixels = _pixels(photo.jpeg)
     inside = np.zeros(pixels.shape[:2], bool)
@@ -54,6 +54,23 @@ def test_lesions_change_the_pixels_inside_their_boxes():
         inside[y : y + h, x : x + w] = True
     # vitiligo on type V: depigmented patches are much lighter than the surrounding skin
     assert pixels[inside].mean() > pixels[~inside].mean() + 10
+
+
+def _redness_gain(condition: str, skin_type: int, seed: int) -> float:
+    """How much redder (R/G) the boxes are than the rest of the photograph."""
+    photo = render_case(condition=condition, fitzpatrick_type=skin_type, seed=seed)[0]
+    pixels = _pixels(photo.jpeg)
+    inside = np.zeros(pixels.shape[:2], bool)
+    for x, y, w, h in photo.boxes:
+        inside[y : y + h, x : x + w] = True
+    ratio = pixels[..., 0] / (pixels[..., 1] + 1)
+    return float(ratio[inside].mean() - np.median(ratio[~inside]))
+
+
+def test_inflammation_is_red_on_light_skin_and_duller_on_dark_skin():
+    light = np.mean([_redness_gain("psoriasis", 1, seed) for seed in range(3)])
+    dark = np.mean([_redness_gain("psoriasis", 6, seed) for seed in range(3)])
+    assert light > 0.2 and dark < light / 2
 
 
 def test_skin_tone_is_visible_in_the_pixels():
