@@ -311,3 +311,15 @@ def test_fill_gaps_wait_runs_the_job_in_process(catalogue, checkpoint):
     call_command("fill_gaps", "--target", "2", "--conditions", "psoriasis", "--skin-types", "5", "--wait", stdout=out)
     assert "succeeded: 2 of 2 stored" in out.getvalue()
     assert Image.objects.synthetic().filter(condition__slug="psoriasis", fitzpatrick_type=5).count() == 2
+
+
+def test_tasks_are_late_acked_time_limited_and_routed_to_the_generation_queue(settings):
+    from atlas.celery import app
+    from generation.tasks import generation_jobs_recover_task
+
+    for task in (generation_job_run_task, generation_jobs_recover_task):
+        assert task.acks_late and task.soft_time_limit < task.time_limit
+        assert app.amqp.router.route({}, task.name, (), {})["queue"].name == "generation"
+    assert generation_job_run_task.reject_on_worker_lost
+    assert generation_job_run_task.max_retries >= 3 and generation_job_run_task.retry_backoff
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
