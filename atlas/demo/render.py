@@ -646,9 +646,8 @@ def _photograph(image: Array, rng: np.random.Generator, size: int, window: tuple
     out = crop * (balance * gain) * (falloff * vignette)[..., None]
     out += rng.standard_normal(out.shape, dtype=F32) * rng.uniform(0.006, 0.02)
     out += 0.012 * _smooth_noise(rng, side, side, 2)[..., None] * rng.standard_normal(3).astype(F32)  # chroma noise
-    photo = PILImage.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
-    gamma = rng.uniform(0.92, 1.08)
-    photo = photo.point([round(255 * (v / 255) ** gamma) for v in range(256)] * 3)
+    gamma_lut = (np.linspace(0, 1, 256) ** rng.uniform(0.92, 1.08) * 255 + 0.5).astype(np.uint8)
+    photo = PILImage.fromarray(gamma_lut[(np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)], "RGB")
     if side != size:
         photo = photo.resize((size, size), PILImage.Resampling.BILINEAR)
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.25, 0.9)))
