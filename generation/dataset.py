@@ -164,6 +164,17 @@ class PairSet:
     def __len__(self) -> int:
         return len(self.items)
 
+    def subset(self, indices: list[int]) -> PairSet:
+        pairs = PairSet.__new__(PairSet)
+        pairs.items = [self.items[i] for i in indices]
+        pairs.images, pairs.maps = self.images[indices], self.maps[indices]
+        return pairs
+
+    def spread(self, count: int) -> PairSet:
+        """`count` pairs spread evenly over the set (for preview grids that show variety)."""
+        step = max(1, len(self) // count)
+        return self.subset(list(range(0, len(self), step))[:count])
+
     @classmethod
     def from_tensors(cls, images: torch.Tensor, maps: torch.Tensor) -> PairSet:
         """For tests and benches: pairs given directly as uint8 N x 3 x S x S tensors."""

@@ -254,6 +254,12 @@ def generation_job_create(
     enqueue: bool = True,
 ) -> GenerationJob:
     """Plan the gaps and record a queued job; its task is enqueued once the row is committed."""
+    if enqueue:
+        from atlas.ops.services import enqueue_problem
+
+        # A job nobody can hear about would sit "queued"; say so now instead (operations).
+        if problem := enqueue_problem():
+            raise GapError(f"generation unavailable: {problem}. No job was created; try again later.")
     plan = gap_plan(policy=policy, checkpoint=checkpoint)
     if plan.checkpoint is None:
         raise GapError("no active GAN checkpoint: run `python manage.py train_gan --preset fast` first")

@@ -151,7 +151,7 @@ def gan_train(
     The last checkpoint becomes the active one unless activate=False."""
     manifest = gan_dataset_current()
     try:
-        cfg = tr.preset(preset, device=settings.GAN_DEVICE, **(overrides or {}))
+        cfg = tr.preset(preset, **{"device": settings.GAN_DEVICE, "threads": settings.GAN_THREADS, **(overrides or {})})
     except TypeError as exc:
         raise GanError(f"unknown training setting: {exc}") from exc
     if steps is not None:
@@ -163,7 +163,7 @@ def gan_train(
     pairs = ds.PairSet(manifest, split="train", size=cfg.image_size)
     if len(pairs) == 0:
         raise GanError("the training split is empty")
-    preview = ds.PairSet(manifest, split="eval", size=cfg.image_size) if manifest.split("eval") else None
+    preview = ds.PairSet(manifest, split="eval", size=cfg.image_size).spread(8) if manifest.split("eval") else None
     rows: list[GanCheckpoint] = []
 
     def record(path: Path, metrics: dict) -> None:
@@ -209,6 +209,8 @@ def gan_generator_load(*, checkpoint: GanCheckpoint | Path | None = None) -> smp
     if not path.exists():
         raise GanError(f"checkpoint file missing: {path}")
     key = (str(path), path.stat().st_mtime_ns)
+    if settings.GAN_THREADS:
+        torch.set_num_threads(settings.GAN_THREADS)
     with _cache_lock:
         if key not in _cache:
             try:
@@ -419,3 +421,40 @@ def gan_ablation(
 
 def overrides_slug(overrides: dict) -> str:
     return "-".join(f"{k}={v}" for k, v in sorted(overrides.items())).replace(".", "p") or "full"
+
+
+# --- shipping ----------------------------------------------------------------------------
+def gan_checkpoint_export(*, out: Path, checkpoint: GanCheckpoint | None = None, command: str = "") -> Path:
+    """A small fp16 sampling-only copy of a checkpoint (default: the active one), with a JSON
+    beside it recording the command that trained it, its data fingerprint and code version."""
+    checkpoint = checkpoint or GanCheckpoint.objects.filter(is_active=True).first()
+    if checkpoint is None:
+        raise GanError("no active GAN checkpoint to export")
+    try:
+        path = smp.generator_export(checkpoint_file(checkpoint), Path(out), extra={"command": command})
+    except smp.CheckpointError as exc:
+        raise GanError(str(exc)) from exc
+    meta = smp.checkpoint_read(path)
+    Path(out).with_suffix(".json").write_text(json.dumps({
+        "file": Path(out).name, "bytes": Path(out).stat().st_size, "command": command,
+        "run": checkpoint.run, "preset": checkpoint.preset, "step": meta["step"],
+        "data_fingerprint": meta["data_fingerprint"], "code_version": meta["code_version"],
+        "metrics": checkpoint.metrics, "config": meta["config"],
+    }, indent=1))
+    return path
+
+
+def gan_checkpoint_register(*, path: Path, activate: bool = False) -> GanCheckpoint:
+    """A GanCheckpoint row for a checkpoint file made elsewhere (e.g. one shipped in the repo),
+    checked against the catalogue first."""
+    try:
+        gen = smp.generator_load(Path(path), catalogue=catalogue_vocabulary(), device="cpu")
+    except smp.CheckpointError as exc:
+        raise GanError(str(exc)) from exc
+    row, _ = GanCheckpoint.objects.update_or_create(
+        path=_stored_path(Path(path).resolve()),
+        defaults={"run": Path(path).parent.name, "preset": gen.meta["config"].get("preset", ""),
+                  "step": gen.meta["step"], "data_fingerprint": gen.meta["data_fingerprint"],
+                  "code_version": gen.meta["code_version"]},
+    )
+    return gan_checkpoint_activate(checkpoint=row) if activate else row

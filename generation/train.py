@@ -31,6 +31,8 @@ from generation.networks import define_D, define_G
 
 CHECKPOINT_FORMAT = "dermgan-checkpoint/1"
 SKIN_TYPES = (1, 2, 3, 4, 5, 6)
+# Settings a resumed run may change; any other change refuses to resume.
+RESUME_MAY_CHANGE = ("steps", "checkpoint_every", "sample_every", "log_every", "threads", "device")
 
 
 @dataclass
@@ -241,7 +243,7 @@ class Trainer:
     def restore(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT or "optimizers" not in state:
             raise ValueError("not a resumable DermGAN training state")
-        saved = {k: v for k, v in state["config"].items() if k not in ("steps", "checkpoint_every", "sample_every", "log_every")}
+        saved = {k: v for k, v in state["config"].items() if k not in RESUME_MAY_CHANGE}
         mine = {k: v for k, v in asdict(self.cfg).items() if k in saved}
         if saved != mine:
             changed = sorted(k for k in saved if saved[k] != mine.get(k))

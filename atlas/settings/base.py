@@ -170,6 +170,9 @@ LOGGING = {
 GAN_ROOT = Path(env_str("ATLAS_GAN_ROOT", str(VAR_DIR / "gan")))
 # auto = CUDA when present, else CPU; or cpu / cuda / cuda:N.
 GAN_DEVICE = env_str("ATLAS_GAN_DEVICE", "auto")
+# CPU threads for GAN work, 0 = torch's default (all cores). On a shared machine 1 is often
+# several times faster: torch's threads spin-wait for each other when cores are taken.
+GAN_THREADS = env_int("ATLAS_GAN_THREADS", 0, minimum=0)
 GAN_CROP_SIZE = env_int("ATLAS_GAN_CROP_SIZE", 256, minimum=32)  # ROI crop window, pixels
 GAN_CROPS_PER_IMAGE = env_int("ATLAS_GAN_CROPS_PER_IMAGE", 4, minimum=1)
 GAN_HOLDOUT_PERCENT = env_int("ATLAS_GAN_HOLDOUT_PERCENT", 10, minimum=0)  # cases kept for evaluation
@@ -273,6 +276,7 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 INSTALLED_APPS += ["atlas.ops"]
 MIDDLEWARE.insert(0, "atlas.metrics.RequestMetricsMiddleware")  # first in, last out: whole request timed
+MIDDLEWARE.append("atlas.ops.middleware.OutageMiddleware")  # database down: 503; disk full: 507
 
 # Files (images, thumbnails, published index versions) go through Django's storage API.
 # STORAGE_BACKEND=local (default: MEDIA_ROOT) or s3 (any S3-compatible object store).
@@ -295,7 +299,10 @@ if STORAGE_BACKEND == "s3":
     }
     if not STORAGES["default"]["OPTIONS"]["bucket_name"]:
         raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
-elif STORAGE_BACKEND != "local":
+elif STORAGE_BACKEND == "local":
+    # Django's, but a save that fails half-way (disk full) leaves no partial file.
+    STORAGES["default"] = {"BACKEND": "atlas.ops.storage.FileSystemStorage"}
+else:
     raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use local or s3")
 
 # Index distribution: the worker that builds an index also uploads it to storage under this

@@ -51,7 +51,8 @@ class ClassifierConfig:
     vertical_flip: bool = True  # skin photographs have no canonical "up"
     label_smoothing: float = 0.1
     weights: str = ""  # local torchvision mobilenet_v3_small state dict; "" = from scratch
-    threads: int = 0  # torch CPU threads, 0 = torch's default
+    threads: int = 0  # torch CPU threads per arm, 0 = torch's default (1 when the arms run in parallel)
+    parallel: bool = True  # train the two arms at once in two processes (two cores: ~2x faster than 2 threads on one)
     device: str = "cpu"
     seed: int = 0  # initial weights, batch order, augmentation draws
     n_boot: int = 1000  # bootstrap resamples for the intervals
@@ -292,9 +293,32 @@ def study_run(
     if len(synthetic) == 0:
         raise ExperimentError("no synthetic training images: generate some (--generate N) or run gap filling first")
     steps = steps_for(cfg, len(train))
-    arms = []
-    for name, data in (("baseline", train), ("augmented", ImageSet.concat(train, synthetic))):
-        say = (lambda line, name=name: progress(f"[{name}] {line}")) if progress else None
-        net, log = classifier_train(cfg, data, n_classes=n_classes, steps=steps, progress=say)
-        arms.append(ArmResult(name, classifier_predict(net, test.images), log, len(data)))
+    jobs = [("baseline", train), ("augmented", ImageSet.concat(train, synthetic))]
+    if cfg.parallel:
+        return _run_parallel(cfg, jobs, test, n_classes, steps, progress)
+    arms = [_run_arm(cfg, name, data, test.images, n_classes, steps, progress) for name, data in jobs]
+    return arms[0], arms[1]
+
+
+def _run_arm(cfg, name, data, test_images, n_classes, steps, progress) -> ArmResult:
+    say = (lambda line: progress(f"[{name}] {line}")) if progress else None
+    net, log = classifier_train(cfg, data, n_classes=n_classes, steps=steps, progress=say)
+    return ArmResult(name, classifier_predict(net, test_images), log, len(data))
+
+
+def _run_parallel(cfg, jobs, test, n_classes, steps, progress) -> tuple[ArmResult, ArmResult]:
+    """One process per arm, one thread each. On a small CPU, two single-threaded trainings
+    beat two threads on one (depthwise convolutions parallelise poorly; under load, threads
+    oversubscribe). Spawned, not forked: OpenMP state does not survive a fork."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    arm_cfg = dataclasses.replace(cfg, threads=cfg.threads or 1, parallel=False)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx) as pool:
+        futures = [pool.submit(_run_arm, arm_cfg, name, data, test.images, n_classes, steps, None) for name, data in jobs]
+        arms = [f.result() for f in futures]
+    if progress:
+        for arm in arms:
+            progress(f"[{arm.name}] {arm.log.steps} steps in {arm.log.seconds:.0f} s, final loss {arm.log.losses[-1]:.3f}")
     return arms[0], arms[1]

@@ -162,6 +162,8 @@ def augmentation_experiment_run(
     train, test = real_set(train_idx), real_set(test_idx)
     synthetic = aug.image_set(synth.images, [index[s] for s in synth.labels], size=cfg.image_size,
                               skin_types=synth.skin_types, keys=synth.keys)
+    say(f"training baseline and augmented arms ({aug.steps_for(cfg, len(train))} steps each"
+        f"{', in parallel' if cfg.parallel else ''})")
     baseline, augmented = aug.study_run(cfg, train=train, synthetic=synthetic, test=test, n_classes=len(slugs), progress=say)
     result = _assemble(cfg, real, items, train_idx, test_idx, synth, slugs, test, baseline, augmented, command)
     result["seconds_total"] = time.perf_counter() - started

@@ -13,7 +13,7 @@ VOCAB = ("acne", "melanoma", "psoriasis", "vitiligo")
 
 def tiny_config(**overrides) -> TrainConfig:
     base = dict(image_size=32, num_downs=5, ngf=8, ndf=8, batch_size=4, steps=4, checkpoint_every=2,
-                sample_every=1000, log_every=1, device="cpu", use_dropout=True)
+                sample_every=1000, log_every=1, device="cpu", use_dropout=True, channels_last=False)
     return preset("fast", **{**base, **overrides})
 
 

@@ -16,7 +16,8 @@ from tests.conftest import make_image_bytes
 
 from .gaps_helpers import tiny_checkpoint
 
-TINY = {"image_size": 32, "epochs": 1, "batch_size": 8, "n_boot": 20, "test_fraction": 0.34, "threads": 1}
+TINY = {"image_size": 32, "epochs": 1, "batch_size": 8, "n_boot": 20, "test_fraction": 0.34, "threads": 1,
+        "parallel": False}
 
 
 def _real(source, slug: str, seed: int, case: str, skin: int = 2) -> Image:
@@ -51,7 +52,7 @@ def test_tiny_run_writes_the_report_and_keeps_cases_apart(catalogue, source, tmp
     _synthetic(source, "melanoma", 2, map_source=str(catalogue[0].public_id) if 0 not in test_idx else None)
     _synthetic(source, "psoriasis", 3, map_source=None)
 
-    report = augmentation_experiment_run(out=tmp_path / "out", overrides=TINY)
+    report = augmentation_experiment_run(out=tmp_path / "out", overrides={**TINY, "parallel": True})  # two processes
 
     files = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"report.md", "results.json", "f1_per_class.png", "confusion.png", "accuracy_by_skin_type.png"} <= files

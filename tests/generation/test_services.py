@@ -14,7 +14,7 @@ from generation.services import (
 )
 from tests.conftest import make_image_bytes
 
-TINY = dict(image_size=32, num_downs=5, ngf=8, ndf=8, batch_size=4, checkpoint_every=2, sample_every=100, log_every=1)
+TINY = dict(image_size=32, num_downs=5, ngf=8, ndf=8, batch_size=4, channels_last=False, checkpoint_every=2, sample_every=100, log_every=1)
 
 
 @pytest.fixture(autouse=True)
@@ -137,3 +137,19 @@ def test_only_one_checkpoint_is_active(catalogue):
     assert list(GanCheckpoint.objects.filter(is_active=True)) == [first]
     with pytest.raises(IntegrityError):
         GanCheckpoint.objects.filter(pk=second.pk).update(is_active=True)
+
+
+def test_export_and_register_round_trip(catalogue, tmp_path):
+    gan_dataset_build(window=64, crops_per_image=1)
+    gan_train(preset="fast", steps=2, overrides=TINY, progress=False)
+    out = tmp_path / "ship" / "dermgan-fast.pt"
+    call_command("export_gan", out=str(out), command="train_gan --preset fast")
+    described = json.loads(out.with_suffix(".json").read_text())
+    assert described["command"] == "train_gan --preset fast" and described["data_fingerprint"]
+    call_command("register_gan_checkpoint", str(out), "--activate")
+    active = GanCheckpoint.objects.get(is_active=True)
+    assert active.path == str(out.resolve())
+    assert len(images_generate(condition="melanoma", skin_type=4)) == 1
+    out.write_bytes(b"not a checkpoint")
+    with pytest.raises(CommandError, match="not a readable checkpoint"):
+        call_command("register_gan_checkpoint", str(out))
