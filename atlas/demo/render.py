@@ -90,7 +90,7 @@ LOOKS: dict[str, Look] = {
     "eczema": Look("patch", (0.16, 0.26), (1, 2), "erythema", (0.45, 0.7), 0.35, 0.7, 0.05, 0.25, extras=("excoriations", "lichen")),
     "folliculitis": Look("cluster", (0.14, 0.22), (1, 2), "erythema", (0.6, 0.85), 0.1, 0.4, 0.6, papules=(12, 24), extras=("pustules", "hairs")),
     "hidradenitis": Look("cluster", (0.13, 0.19), (1, 2), "violaceous", (0.85, 1.0), 0.2, 0.4, 1.3, papules=(3, 6), extras=("tracts",)),
-    "lentigo": Look("patch", (0.04, 0.08), (1, 3), "brown", (0.5, 0.75), 0.2, 0.2),
+    "lentigo": Look("patch", (0.04, 0.08), (1, 3), "brown", (0.5, 0.75), 0.2, 0.2, extras=("freckles",)),
     "melanocytic-nevus": Look("dome", (0.03, 0.05), (1, 2), "darkbrown", (0.8, 0.95), 0.03, 0.15, 0.3, aspect=(1.0, 1.15)),
     "melanoma": Look("patch", (0.08, 0.13), (1, 1), "darkbrown", (0.9, 1.0), 0.55, 0.1, 0.2, extras=("multitone",)),
     "post-inflammatory-hyperpigmentation": Look("patch", (0.04, 0.09), (2, 3), "brown", (0.55, 0.85), 0.25, 0.45),
@@ -106,7 +106,7 @@ LOOKS: dict[str, Look] = {
     "urticaria": Look("patch", (0.07, 0.14), (1, 3), "wheal", (0.7, 0.9), 0.4, 0.3, 0.6, extras=("flare",)),
     "verruca-vulgaris": Look("dome", (0.045, 0.08), (1, 3), "wart", (0.8, 0.95), 0.2, 0.12, 0.6, extras=("papillomatous", "black-dots")),
     "vitiligo": Look("patch", (0.12, 0.22), (1, 3), "depigment", (0.85, 0.98), 0.35, 0.12),
-    "other": Look("patch", (0.04, 0.1), (1, 2), "dusky", (0.65, 0.85), 0.2, 0.3, 0.3, 0.1),
+    "other": Look("dome", (0.035, 0.07), (1, 2), "dusky", (0.6, 0.8), 0.12, 0.35, 0.7, extras=("shiny",)),
 }
 
 HAIR_BY_SITE = {"scalp": 0.6, "beard area": 0.8, "axilla": 0.5, "groin": 0.45}
@@ -494,6 +494,10 @@ def _paint_blob(scene: _Scene, look: Look, cy: float, cx: float, r: float, aspec
         _mix(skin, np.broadcast_to(np.array((0.55, 0.38, 0.22), F32) * (1 - 0.3 * t), skin.shape), crust * 0.85)
     if "ulcer" in look.extras and rng.random() < 0.4:
         _dot(scene, cy, cx, r * 0.25, (0.45, 0.12, 0.10), 0.8)
+    if "freckles" in look.extras:  # sun-damaged skin around solar lentigines
+        freckle = _tint_target(skin.mean((0, 1)), "brown", t, rng) * 1.05
+        for _ in range(int(rng.integers(8, 22))):
+            _dot(scene, cy + rng.normal(0, r * 1.4), cx + rng.normal(0, r * 1.4), rng.uniform(1.6, 3.0), freckle, 0.5)
     if "punctum" in look.extras:
         _dot(scene, cy, cx, max(1.0, r * 0.08), (0.18, 0.14, 0.12), 0.85)
     if "black-dots" in look.extras:
