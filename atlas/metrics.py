@@ -48,8 +48,8 @@ def _route(request: HttpRequest) -> tuple[str, str]:
         try:
             match = resolve(request.path_info)
         except Resolver404:
-            return "unmatched", ""
-    return match.route or "unmatched", match.url_name or ""
+            return "unmatched", ""  # 404s: one label, not one per probed path
+    return "/" + (match.route or ""), match.url_name or ""
 
 
 class RequestMetricsMiddleware:

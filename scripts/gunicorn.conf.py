@@ -22,7 +22,7 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
 limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")  # the reverse proxy
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log (Atlas logs requests itself)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Don't load the app in the master: each worker loads torch/FAISS itself after fork.

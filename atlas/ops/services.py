@@ -47,6 +47,11 @@ def broker_problem(*, timeout: float | None = None) -> str:
     return ""
 
 
+def enqueue_problem() -> str:
+    """Why a task could not be enqueued now ("" when it can; eager mode needs no broker)."""
+    return "" if settings.CELERY_TASK_ALWAYS_EAGER else broker_problem()
+
+
 @dataclass(frozen=True)
 class QueueDepth:
     queue: str

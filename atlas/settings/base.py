@@ -276,6 +276,7 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 INSTALLED_APPS += ["atlas.ops"]
 MIDDLEWARE.insert(0, "atlas.metrics.RequestMetricsMiddleware")  # first in, last out: whole request timed
+MIDDLEWARE.append("atlas.ops.middleware.OutageMiddleware")  # database down: 503; disk full: 507
 
 # Files (images, thumbnails, published index versions) go through Django's storage API.
 # STORAGE_BACKEND=local (default: MEDIA_ROOT) or s3 (any S3-compatible object store).
@@ -298,7 +299,10 @@ if STORAGE_BACKEND == "s3":
     }
     if not STORAGES["default"]["OPTIONS"]["bucket_name"]:
         raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
-elif STORAGE_BACKEND != "local":
+elif STORAGE_BACKEND == "local":
+    # Django's, but a save that fails half-way (disk full) leaves no partial file.
+    STORAGES["default"] = {"BACKEND": "atlas.ops.storage.FileSystemStorage"}
+else:
     raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use local or s3")
 
 # Index distribution: the worker that builds an index also uploads it to storage under this

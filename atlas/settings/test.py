@@ -13,7 +13,7 @@ MEDIA_ROOT = Path(tempfile.gettempdir()) / "atlas-test-media"
 # WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static files.
 STATIC_ROOT = Path(tempfile.mkdtemp(prefix="atlas-test-static-"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "atlas.ops.storage.FileSystemStorage"},  # what local mode runs
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = True

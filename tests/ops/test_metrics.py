@@ -34,11 +34,11 @@ def test_requests_and_searches_are_timed(client, indexed):
     assert client.get("/conditions/").status_code == 200
     after = _samples(client.get("/metrics").content.decode())
     count = "atlas_http_request_duration_seconds_count"
-    assert _value(after, count, route="search/", status="2xx") == _value(before, count, route="search/", status="2xx") + 1
-    assert _value(after, count, route="conditions/") >= 1
+    assert _value(after, count, route="/search/", status="2xx") == _value(before, count, route="/search/", status="2xx") + 1
+    assert _value(after, count, route="/conditions/") >= 1
     search = "atlas_search_duration_seconds_count"
-    assert _value(after, search, route="search/") == _value(before, search, route="search/") + 1
-    assert _value(after, search, route="conditions/") == 0  # only searches in the search histogram
+    assert _value(after, search, route="/search/") == _value(before, search, route="/search/") + 1
+    assert _value(after, search, route="/conditions/") == 0  # only searches in the search histogram
 
 
 def test_state_gauges(client, indexed, settings):
