@@ -45,8 +45,9 @@ class TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    # About 5-10 minutes on two CPU cores for a demo atlas of a few thousand images.
-    "fast": TrainConfig(epochs=25, max_images=6000),
+    # 3,000 demo images: ~26 CPU-minutes measured under load (docs/benchmarks.md), i.e. about
+    # 13 minutes on two free cores; the cap keeps a bigger catalogue within the same budget.
+    "fast": TrainConfig(epochs=40, max_images=6000),
     "full": TrainConfig(epochs=60, batch_size=256),
 }
 
@@ -247,7 +248,7 @@ def train(
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    save_checkpoint(model, out_path, metadata=metadata, half=config.save_half)
+    metadata = save_checkpoint(model, out_path, metadata=metadata, half=config.save_half)
     return TrainResult(checkpoint=out_path, metadata=metadata)
 
 
@@ -287,8 +288,8 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def save_checkpoint(model, out_path: Path, *, metadata: dict, half: bool = True) -> None:
-    """Write the state dict and its JSON description; each file appears whole (temp + rename)."""
+def save_checkpoint(model, out_path: Path, *, metadata: dict, half: bool = True) -> dict:
+    """Write the state dict and its JSON description (returned); each file appears whole (temp + rename)."""
     import torch
 
     out_path = Path(out_path)
@@ -303,6 +304,7 @@ def save_checkpoint(model, out_path: Path, *, metadata: dict, half: bool = True)
     json_tmp = out_path.with_name(f".{out_path.name}.json.tmp")
     json_tmp.write_text(json.dumps(metadata, indent=2) + "\n")
     os.replace(json_tmp, metadata_path(out_path))
+    return metadata
 
 
 def metadata_path(checkpoint: Path) -> Path:

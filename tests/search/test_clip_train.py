@@ -51,3 +51,4 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(tmp_path):
     model, _, _ = open_clip.create_model_and_transforms(MODEL, pretrained=str(tmp_path / "clip.pt"))
     assert torch.isfinite(model.logit_scale).all()
     assert meta["bytes"] < 10_000_000
+    assert result.metadata["sha256"] == meta["sha256"]
