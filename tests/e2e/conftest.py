@@ -31,20 +31,27 @@ DESKTOP = {"width": 1280, "height": 900}
 PROVENANCE = {"model": "DermGAN", "checkpoint": "e2e-gen.pt", "seed": 7, "job": 1, "map": {"skin_type": 6, "box_scale": 1.0}}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module, not session: the event loop it runs must not outlive the browser tests
 def browser():
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: run scripts/setup.sh as root (it installs Debian's chromium package)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an event loop in this thread; Django's ORM (fixtures, the
-    # flush between tests) then refuses to run unless told the loop is not ours to block.
+    # Playwright's sync API runs an asyncio loop in this thread. While it runs, Django (1) refuses
+    # ORM calls unless DJANGO_ALLOW_ASYNC_UNSAFE is set and (2) keeps its connections in
+    # per-context storage, so tests see new connection objects, without the serialized test
+    # data that `serialized_rollback` restores (the taxonomy): hand that over.
+    serialized = {alias: getattr(connections[alias], "_test_serialized_contents", None) for alias in connections}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         with sync_playwright() as playwright:
+            for alias, contents in serialized.items():
+                if contents is not None:
+                    connections[alias]._test_serialized_contents = contents
             chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             yield chromium
             chromium.close()
