@@ -9,6 +9,13 @@ from rest_framework.pagination import CursorPagination
 from atlas.api.errors import ApiError
 
 
+_INVALID = object()
+
+
+def _is_id(position: str) -> bool:
+    return position.isascii() and position.isdigit() and int(position) < 2**63
+
+
 class AtlasCursorPagination(CursorPagination):
     ordering = "-id"  # unique and follows creation order, so no page repeats or skips a row
     page_size_query_param = "page_size"
@@ -23,9 +30,14 @@ class AtlasCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise ApiError("invalid_cursor", "The cursor is not one this API handed out; start from the first page.") from None
+            cursor = _INVALID
+        # DRF checks the offset but not the position, which goes straight into `id < position`:
+        # a hand-made cursor with "p=abc" would be a database error (500), so check it here.
+        if cursor is _INVALID or (cursor is not None and cursor.position is not None and not _is_id(cursor.position)):
+            raise ApiError("invalid_cursor", "The cursor is not one this API handed out; start from the first page.")
+        return cursor
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)

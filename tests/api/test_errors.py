@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from django.test import RequestFactory
 
@@ -37,6 +39,12 @@ def test_client_errors_share_the_shape(client, path, status, code):
     error = assert_error(client.get(path), status, code)
     if code == "invalid":
         assert isinstance(error["details"], dict) and error["details"]
+
+
+@pytest.mark.parametrize("raw", ["p=abc", "p=1.5", "p=", "r=1&p=%00", "p=-1", "p=99999999999999999999999", "o=-1", "o=x"])
+def test_hand_made_cursors_are_400_not_500(client, raw):
+    cursor = base64.b64encode(raw.encode()).decode()
+    assert_error(client.get("/api/v1/images/", {"cursor": cursor}), 400, "invalid_cursor")
 
 
 def test_validation_errors_name_the_field(client):
