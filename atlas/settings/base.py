@@ -178,6 +178,17 @@ GAN_CROPS_PER_IMAGE = env_int("ATLAS_GAN_CROPS_PER_IMAGE", 4, minimum=1)
 GAN_HOLDOUT_PERCENT = env_int("ATLAS_GAN_HOLDOUT_PERCENT", 10, minimum=0)  # cases kept for evaluation
 # A local Inception-V3 weights file for FID; empty = score with the project's own encoder.
 GAN_INCEPTION_WEIGHTS = env_str("ATLAS_GAN_INCEPTION_WEIGHTS", "")
+# Gap filling (docs/gap-filling.md): samples per batch (one generator call, one transaction),
+# seconds one task works before it hands the job to a new task, and seconds a silent worker
+# keeps its claim (lease) on a job. Every 5 minutes beat re-enqueues jobs whose worker died.
+GAP_FILL_BATCH_SIZE = env_int("ATLAS_GAP_FILL_BATCH_SIZE", 8, minimum=1)
+GAP_FILL_TASK_SECONDS = env_int("ATLAS_GAP_FILL_TASK_SECONDS", 60, minimum=1)
+GAP_FILL_LEASE_SECONDS = env_int("ATLAS_GAP_FILL_LEASE_SECONDS", 600, minimum=30)
+CELERY_BEAT_SCHEDULE["generation-recover-jobs"] = {
+    "task": "generation.tasks.generation_jobs_recover_task",
+    "schedule": crontab(minute="*/5"),
+    "options": {"queue": "generation"},
+}
 
 # --- Search -----------------------------------------------------------------------------
 # The open_clip model: a config name and its weights (a local checkpoint path, or a hub tag
