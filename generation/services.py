@@ -52,6 +52,12 @@ def gan_root() -> Path:
     return Path(settings.GAN_ROOT)
 
 
+def _apply_threads() -> None:
+    """Honour GAN_THREADS for the heavy work of this process (training, encoder, sampling)."""
+    if settings.GAN_THREADS:
+        torch.set_num_threads(settings.GAN_THREADS)
+
+
 def catalogue_vocabulary() -> list[str]:
     """Every catalogue condition, ordered by slug: the codes a new checkpoint will carry."""
     return list(Condition.objects.order_by("slug").values_list("slug", flat=True))
@@ -209,8 +215,7 @@ def gan_generator_load(*, checkpoint: GanCheckpoint | Path | None = None) -> smp
     if not path.exists():
         raise GanError(f"checkpoint file missing: {path}")
     key = (str(path), path.stat().st_mtime_ns)
-    if settings.GAN_THREADS:
-        torch.set_num_threads(settings.GAN_THREADS)
+    _apply_threads()
     with _cache_lock:
         if key not in _cache:
             try:
@@ -322,6 +327,7 @@ def gan_extractor(*, manifest: ds.Manifest, inception_weights: str = "") -> ev.F
     """Inception-V3 pool3 when a weights file is given (argument or setting), else our own
     crop encoder trained on the training split (cached per training-set fingerprint)."""
     weights = inception_weights or settings.GAN_INCEPTION_WEIGHTS
+    _apply_threads()
     if weights:
         return ev.InceptionPool3(Path(weights))
     path = gan_root() / "encoders" / f"crop-encoder-{manifest.fingerprint[:16]}.pt"
