@@ -204,9 +204,8 @@ def _celery_broker(url: str, *, eager: bool) -> None:
     app.conf.task_always_eager = eager
     app.conf.broker_connection_retry = False
     app.conf.broker_transport_options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "max_retries": 0}
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # Drop (never close) the cached pools: kombu's global producer pools may still hold them.
+    app._pool = None
     app.amqp._producer_pool = None
 
 
