@@ -22,6 +22,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -157,6 +158,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--web-workers", type=int, default=3)
     args = parser.parse_args()
+    # Started in the background, SIGINT may be ignored: make SIGTERM stop everything cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
 
     var = Path("/tmp/atlas-ops-bench")
     shutil.rmtree(var, ignore_errors=True)

@@ -339,12 +339,8 @@ for _queue in HEALTH_QUEUES:
         # A heartbeat nobody took in time is worthless: drop it instead of piling them up.
         "options": {"queue": _queue, "expires": HEALTH_HEARTBEAT_SECONDS},
     }
-CELERY_BEAT_SCHEDULE["generation-recover"] = {
-    # Jobs left queued while the broker was down (or whose worker died) are re-enqueued.
-    "task": "generation.tasks.generation_jobs_recover_task",
-    "schedule": env_int("GENERATION_RECOVER_SECONDS", 300, minimum=10),
-    "options": {"queue": "generation", "expires": 300},
-}
+# Jobs whose message was lost while the broker was down are re-enqueued by the Generation
+# section's "generation-recover-jobs" beat entry (every 5 minutes).
 
 # /metrics (Prometheus text format). Empty token: open (bind it to an internal network);
 # else scrapers send "Authorization: Bearer <token>".
