@@ -12,6 +12,7 @@ started through the API at the start. At the end every upload that answered 201 
 in the database (lost uploads) and the job's row is read.
 
     nice .venv/bin/python bench/bench_mixed_load.py --duration 600 --clients 16
+    nice .venv/bin/python bench/bench_mixed_load.py --embedding-cost   # CPU per embedded image (docs/scaling.md)
 """
 
 from __future__ import annotations
@@ -149,8 +150,37 @@ class Load:
             self.one(rng)
 
 
+def embedding_cost() -> None:
+    """CPU time per image to embed (preprocess + image tower), 1 torch thread, batch 32, 256 px
+    inputs: the small default model and ViT-B-32 (random weights: speed does not depend on them)."""
+    import numpy as np
+    import open_clip
+    import torch
+    from PIL import Image
+
+    from search.encoder import register_model_configs
+
+    torch.set_num_threads(1)
+    register_model_configs()
+    images = [Image.fromarray(np.random.default_rng(i).integers(0, 256, (256, 256, 3), dtype=np.uint8)) for i in range(64)]
+    for name in ("atlas-clip-tiny", "ViT-B-32"):
+        model, _, preprocess = open_clip.create_model_and_transforms(name)
+        model.eval()
+        with torch.no_grad():
+            model.encode_image(torch.stack([preprocess(im) for im in images[:8]]))  # warm-up
+            cpu, wall = time.process_time(), time.perf_counter()
+            for start in range(0, 64, 32):
+                vectors = model.encode_image(torch.stack([preprocess(im) for im in images[start : start + 32]]))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"{name}: dim {vectors.shape[1]}, {cpu / 64 * 1000:.1f} ms CPU per image, {wall / 64 * 1000:.1f} ms wall, load {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     import urllib.parse  # noqa: F401 - used by Load
+
+    if "--embedding-cost" in sys.argv:
+        embedding_cost()
+        return
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=600)
