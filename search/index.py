@@ -33,7 +33,16 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 FLAT_MAX = 50_000  # exact search below this many vectors
-DEFAULT_NPROBE = 16  # recall@10 >= 0.99 at 100k-1M on embedding-shaped vectors (bench/bench_index.py)
+MIN_NPROBE = 16
+
+
+def auto_nprobe(nlist: int) -> int:
+    """Lists probed per query: 1/16 of them (at least 16). Measured in bench/bench_index.py:
+    recall@10 0.99 at 100k (512 lists, nprobe 32); at 1M (2048 lists) nprobe 16 gave only 0.79
+    and 64 gave 0.94, so a fixed nprobe does not scale with the collection."""
+    return max(MIN_NPROBE, nlist // 16)
+
+
 
 
 class IndexUnavailable(RuntimeError):
@@ -44,14 +53,16 @@ class IndexUnavailable(RuntimeError):
 class IndexSpec:
     kind: str  # "flat" | "ivf"
     nlist: int = 0  # ivf: number of inverted lists (k-means centroids)
-    nprobe: int = DEFAULT_NPROBE  # ivf: lists scanned per query before any filter escalation
+    nprobe: int = MIN_NPROBE  # ivf: lists scanned per query before any filter escalation
 
 
-def choose_spec(n: int, *, flat_max: int = FLAT_MAX, nprobe: int = DEFAULT_NPROBE) -> IndexSpec:
+def choose_spec(n: int, *, flat_max: int = FLAT_MAX, nprobe: int = 0) -> IndexSpec:
+    """nprobe 0 = auto_nprobe(nlist)."""
     if n < flat_max:
         return IndexSpec("flat")
     nlist = 2 ** round(math.log2(2 * math.sqrt(n)))
-    return IndexSpec("ivf", nlist=int(min(4096, max(64, nlist))), nprobe=nprobe)
+    nlist = int(min(4096, max(64, nlist)))
+    return IndexSpec("ivf", nlist=nlist, nprobe=nprobe or auto_nprobe(nlist))
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -196,7 +207,8 @@ class VectorIndex:
             tmp.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, path: Path, *, nprobe: int = DEFAULT_NPROBE) -> VectorIndex:
+    def load(cls, path: Path, *, nprobe: int = 0) -> VectorIndex:
+        """nprobe 0 = auto_nprobe(nlist)."""
         path = Path(path)
         if not path.is_file():
             raise IndexUnavailable(f"index file {path} does not exist")
@@ -206,7 +218,7 @@ class VectorIndex:
             raise IndexUnavailable(f"index file {path} is unreadable or corrupt: {str(exc).splitlines()[0]}") from exc
         ivf = faiss.try_extract_index_ivf(index)
         if ivf is not None:
-            spec = IndexSpec("ivf", nlist=int(ivf.nlist), nprobe=nprobe)
+            spec = IndexSpec("ivf", nlist=int(ivf.nlist), nprobe=nprobe or auto_nprobe(int(ivf.nlist)))
         elif isinstance(index, faiss.IndexIDMap2):
             spec = IndexSpec("flat")
         else:
@@ -279,7 +291,7 @@ class IndexStore:
         pointer = self.read_pointer()
         if pointer is None:
             raise IndexUnavailable(f"no index has been published in {self.directory} yet (run `manage.py reindex`)")
-        index = VectorIndex.load(self.directory / pointer["file"], nprobe=int(pointer.get("nprobe") or DEFAULT_NPROBE))
+        index = VectorIndex.load(self.directory / pointer["file"], nprobe=int(pointer.get("nprobe") or 0))
         return index, pointer
 
     def _prune(self, *, keep: set[str]) -> None:
