@@ -11,7 +11,8 @@ connections against, in alternating rounds:
 
 - baseline: GET /api/v1/licences/ (token auth + throttling + JSON, no catalogue query), the
   floor of any API request on this machine in this run;
-- images list: melanoma on Fitzpatrick V-VI, first page of 50, with absolute URLs;
+- images list: psoriasis on Fitzpatrick V-VI (33 images in the demo atlas, whose melanoma V-VI
+  cells are empty by design), one page, with absolute URLs;
 - images list, unfiltered, first page of 50;
 - text search: k=20 over a few rotating queries (text embedding + FAISS + rows).
 
@@ -43,7 +44,7 @@ PORT = 8765
 QUERIES = ["melanoma on dark skin", "psoriasis", "itchy red rash", "ringworm on the arm", "vitiligo type v"]
 TARGETS = {
     "baseline: licences": "/api/v1/licences/",
-    "images: melanoma, Fitzpatrick V-VI": "/api/v1/images/?condition=melanoma&fitzpatrick=5&fitzpatrick=6",
+    "images: psoriasis, Fitzpatrick V-VI": "/api/v1/images/?condition=psoriasis&fitzpatrick=5&fitzpatrick=6",
     "images: unfiltered": "/api/v1/images/",
     "text search, k=20": "lua",
 }
@@ -89,6 +90,8 @@ def setup(images: int) -> None:
         "save_checkpoint(open_clip.create_model(settings.SEARCH_CLIP_MODEL), path, metadata={'note': 'random init, bench_api'})"
     ))
     manage("reindex", "--full")
+    # Fresh tables have no planner statistics until autovacuum gets to them.
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", "ANALYZE", DB], check=True)
 
 
 def token() -> str:
@@ -107,14 +110,17 @@ def serve(workers: int) -> subprocess.Popen:
          "--preload", "--timeout", "120"],
         cwd=ROOT, env=env(),
     )
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/licences/", timeout=2)
-            return server
-        except OSError:
-            time.sleep(0.5)
-    server.terminate()
-    raise SystemExit("gunicorn did not come up")
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/licences/", timeout=2)
+                return server
+            except OSError:
+                time.sleep(0.5)
+        raise SystemExit("gunicorn did not come up")
+    except BaseException:
+        server.terminate()
+        raise
 
 
 def lua_script(key: str) -> str:

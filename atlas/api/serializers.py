@@ -206,6 +206,29 @@ def _absolute(request, url: str) -> str:
     return request.build_absolute_uri(url) if request is not None else url
 
 
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
+class _Links:
+    """Absolute URLs for a page of images: reverse() and the host worked out once per request
+    instead of per image (they were a fifth of the images list's time)."""
+
+    def __init__(self, request) -> None:
+        self.root = request.build_absolute_uri("/")[:-1] if request is not None else ""
+        self._api = self.root + reverse("api:image-detail", args=[_PLACEHOLDER])
+        self._page = self.root + reverse("atlas:image_detail", args=[_PLACEHOLDER])
+
+    def api(self, image: Image) -> str:
+        return self._api.replace(_PLACEHOLDER, str(image.public_id))
+
+    def page(self, image: Image) -> str:
+        return self._page.replace(_PLACEHOLDER, str(image.public_id))
+
+    def absolute(self, url: str) -> str:
+        # Object stores (S3) hand out absolute, signed URLs already.
+        return url if url.startswith(("http://", "https://")) else self.root + url
+
+
 class ImageSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="This image in the API.")
     page = serializers.SerializerMethodField(help_text="This image's page on the website.")
@@ -226,17 +249,24 @@ class ImageSerializer(serializers.ModelSerializer):
             "height", "file", "thumbnail", "regions", "provenance", "created_at",
         ]  # fmt: skip
 
+    @property
+    def links(self) -> _Links:
+        # The context dict is shared by every image of a list, so this runs once per request.
+        if "_links" not in self.context:
+            self.context["_links"] = _Links(self.context.get("request"))
+        return self.context["_links"]
+
     def get_url(self, image: Image) -> str:
-        return _absolute(self.context.get("request"), reverse("api:image-detail", args=[image.public_id]))
+        return self.links.api(image)
 
     def get_page(self, image: Image) -> str:
-        return _absolute(self.context.get("request"), reverse("atlas:image_detail", args=[image.public_id]))
+        return self.links.page(image)
 
     def get_file(self, image: Image) -> str:
-        return _absolute(self.context.get("request"), image.file.url)
+        return self.links.absolute(image.file.url)
 
     def get_thumbnail(self, image: Image) -> str:
-        return _absolute(self.context.get("request"), image.thumbnail.url)
+        return self.links.absolute(image.thumbnail.url)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_licence_url(self, image: Image) -> str | None:
