@@ -97,15 +97,27 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (slow to compile on 2 cores)")
+    parser.add_argument("--sections", default="1,2,3,4,5", help="which sections to run (comma-separated)")
     args = parser.parse_args()
+    sections = {int(s) for s in args.sections.split(",")}
     device = torch.device(args.device)
     rounds = 2 if args.quick else 3
     torch.manual_seed(0)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, device {device}, load average {os.getloadavg()}")
 
-    # 1. The roof and the two generators at the paper preset.
     paper = preset("paper")
+    if 1 in sections or 2 in sections or 3 in sections:
+        inference_sections(args, sections, device, rounds, paper)
+    if 4 in sections:
+        training_section(device)
+    if 5 in sections and device.type == "cpu":
+        training_threads_section(rounds)
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+def inference_sections(args, sections, device, rounds, paper) -> None:
+    # 1. The roof and the two generators at the paper preset.
     resize = define_G(**paper.generator_args()).to(device).eval()
     transposed = define_G(**{**paper.generator_args(), "upsample": "transposed"}).to(device).eval()
     flops = {"resize": generator_flops(resize.cpu(), 256), "transposed": generator_flops(transposed.cpu(), 256)}
@@ -165,6 +177,9 @@ def main() -> None:
         rates = alternate({f"{all_threads} threads": with_threads(all_threads), "1 thread": with_threads(1)}, rounds, device)
         print("\n" + fmt_table(["threads (channels_last, inference_mode, b4)", "img/s"], [[k, f"{v:.2f}"] for k, v in rates.items()]))
 
+
+
+def training_section(device) -> None:
     # 4. Training steps for both presets (random pairs; the data path is not the bottleneck).
     rows = []
     for name, extra in (("fast, contiguous", {"channels_last": False}), ("fast, channels_last", {"channels_last": True}),
@@ -174,9 +189,36 @@ def main() -> None:
         pairs = PairSet.from_tensors(torch.randint(0, 255, (32, 3, s, s), dtype=torch.uint8),
                                      torch.randint(0, 255, (32, 3, s, s), dtype=torch.uint8))
         sps = steps_per_second(cfg, pairs, steps=3 if cfg.preset == "paper" else 10, warmup=1)
-        rows.append([name, f"{s}x{s}", str(cfg.batch_size), f"{1000 / sps:.0f}", f"{sps * cfg.batch_size:.1f}"])
+        rows.append([name, f"{s}x{s}", str(cfg.batch_size), f"{1000 / sps:.0f}", f"{sps * cfg.batch_size:.2f}"])
     print("\n" + fmt_table(["training preset", "crop", "batch", "ms/step", "img/s"], rows))
-    print(f"\nload average at end: {os.getloadavg()}")
+
+
+def training_threads_section(rounds: int) -> None:
+    # 5. Fast-preset training with torch's default threads vs one thread, alternating rounds.
+    from generation.train import Trainer
+
+    all_threads = torch.get_num_threads()
+    cfg = preset("fast", device="cpu")
+    pairs = PairSet.from_tensors(torch.randint(0, 255, (64, 3, 64, 64), dtype=torch.uint8),
+                                 torch.randint(0, 255, (64, 3, 64, 64), dtype=torch.uint8))
+    trainer = Trainer(cfg)
+
+    def steps_with(n: int) -> Callable[[], int]:
+        def go() -> int:
+            torch.set_num_threads(n)
+            try:
+                for _ in range(5):
+                    trainer.step(pairs)
+                return 5
+            finally:
+                torch.set_num_threads(all_threads)
+        return go
+
+    rates = alternate({f"{all_threads} threads (default)": steps_with(all_threads), "1 thread": steps_with(1)},
+                      rounds, torch.device("cpu"))
+    base = rates[f"{all_threads} threads (default)"]
+    print("\n" + fmt_table(["fast-preset training", "steps/s", "vs default"],
+                           [[k, f"{v:.2f}", f"{v / base:.2f}x"] for k, v in rates.items()]))
 
 
 if __name__ == "__main__":
