@@ -163,6 +163,31 @@ def run_wrk(path: str, key: str, seconds: int, script: str | None) -> dict:
     }
 
 
+CPU_SNIPPET = """
+import json, time
+from django.test import Client
+client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION="Bearer " + KEY)
+out = {}
+for name, path in TARGETS.items():
+    urls = ["/api/v1/search/?k=20&q=" + q for q in QUERIES] if path == "lua" else [path]
+    for url in urls:
+        assert client.get(url).status_code == 200, url  # warm: model loaded, caches filled
+    started = time.process_time()
+    for i in range(REPEATS):
+        client.get(urls[i % len(urls)])
+    out[name] = (time.process_time() - started) / REPEATS * 1000
+print("CPU" + json.dumps(out))
+"""
+
+
+def cpu_per_request(key: str, repeats: int = 40) -> dict[str, float]:
+    """CPU milliseconds per request in one process (Django test client, no HTTP server): what a
+    request costs on a core, whatever the load; wall times depend on the share of the cores."""
+    code = f"KEY={key!r}\nREPEATS={repeats}\nTARGETS={TARGETS!r}\nQUERIES={[q.replace(' ', '+') for q in QUERIES]!r}\n"
+    out = manage("shell", "-c", code + CPU_SNIPPET, capture=True)
+    return json.loads(next(line for line in out.splitlines() if line.startswith("CPU"))[3:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=3000)
@@ -197,19 +222,20 @@ def main() -> None:
             server.wait()
         os.unlink(handle.name)
     load_after = os.getloadavg()
+    cpu = cpu_per_request(key)
 
     baseline = statistics.median(r["rps"] for r in results["baseline: licences"])
     print(f"\n{args.images} demo images, gunicorn {args.workers} sync workers, wrk -t2 -c16, "
           f"{args.rounds} rounds x {args.seconds} s, medians; load average before {load_before[0]:.1f}, "
           f"after {load_after[0]:.1f}\n")
-    print("| endpoint | requests/s | vs baseline | p50 (ms) | p99 (ms) | non-2xx |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| endpoint | requests/s | vs baseline | p50 (ms) | p99 (ms) | non-2xx | CPU per request (ms) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, rows in results.items():
         rps = statistics.median(r["rps"] for r in rows)
         p50 = statistics.median(r["p50"] for r in rows)
         p99 = statistics.median(r["p99"] for r in rows)
         bad = sum(r["non_2xx"] for r in rows)
-        print(f"| {name} | {rps:.0f} | {rps / baseline:.2f} | {p50:.1f} | {p99:.1f} | {bad} |")
+        print(f"| {name} | {rps:.0f} | {rps / baseline:.2f} | {p50:.0f} | {p99:.0f} | {bad} | {cpu[name]:.1f} |")
 
 
 if __name__ == "__main__":
