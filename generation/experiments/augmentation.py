@@ -61,7 +61,7 @@ class ClassifierConfig:
 
 PRESETS: dict[str, ClassifierConfig] = {
     # On the demo atlas (3,000 images) under 20 minutes on two shared CPU cores (docs/experiments.md).
-    "fast": ClassifierConfig(image_size=96, epochs=12, batch_size=64),
+    "fast": ClassifierConfig(image_size=64, epochs=24, batch_size=64),
     # For a GPU and a real collection.
     "full": ClassifierConfig(image_size=224, epochs=40, batch_size=64, lr=2e-3),
 }
@@ -162,6 +162,12 @@ def classifier_build(n_classes: int, *, weights: str = "", seed: int = 0) -> nn.
     when its shape differs, e.g. ImageNet's 1000 classes). Nothing is downloaded."""
     torch.manual_seed(seed)
     net = mobilenet_v3_small(num_classes=n_classes)
+    for module in net.modules():
+        # torchvision's BatchNorm momentum (0.01) suits long ImageNet runs; over a few hundred
+        # steps the running statistics lag far behind the weights and eval-mode predictions
+        # collapse onto a few classes. 0.1 (PyTorch's default) tracks them.
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.1
     if weights:
         path = Path(weights)
         if not path.is_file():
@@ -258,7 +264,27 @@ def classifier_train(
             window = []
             if progress:
                 progress(f"step {step + 1}/{steps} loss {losses[-1]:.3f} ({time.perf_counter() - started:.0f} s)")
+    bn_recalibrate(net, data, batch_size=cfg.batch_size, seed=cfg.seed)
     return net, TrainLog(steps, time.perf_counter() - started, losses)
+
+
+@torch.no_grad()
+def bn_recalibrate(net: nn.Module, data: ImageSet, *, batch_size: int, batches: int = 20, seed: int = 0) -> None:
+    """Recompute BatchNorm running statistics with the final weights (cumulative average over
+    `batches` un-augmented training batches). After a short run the running averages describe
+    weights from many steps ago, and eval-mode predictions collapse onto a few classes."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    device = next(net.parameters()).device
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    net.train()
+    for start in range(0, min(len(data), batches * batch_size), batch_size):
+        idx = order[start : start + batch_size]
+        if len(idx) > 1:
+            net(_normalise(data.images[idx].float().div(255).to(device)))
+    net.eval()
 
 
 @torch.inference_mode()

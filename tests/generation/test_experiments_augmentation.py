@@ -106,3 +106,18 @@ def test_augment_keeps_range_and_shape():
     out = aug.augment(x, torch.Generator().manual_seed(0), jitter=0.5, vertical_flip=True)
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     assert not torch.equal(out, x)
+
+
+def test_a_short_training_learns_a_separable_task_in_eval_mode():
+    # Red vs blue squares: after a few dozen steps the eval-mode predictions must be right.
+    # (With torchvision's BatchNorm momentum of 0.01 they collapse onto one class: the
+    # running statistics lag behind the weights.)
+    gen = torch.Generator().manual_seed(0)
+    colours = torch.tensor([[200, 40, 40], [40, 40, 200]], dtype=torch.uint8)
+    labels = torch.arange(64) % 2
+    images = colours[labels].view(64, 3, 1, 1).expand(64, 3, 32, 32).clone()
+    images = (images.int() + torch.randint(-30, 30, images.shape, generator=gen)).clamp(0, 255).to(torch.uint8)
+    cfg = aug.preset("fast", image_size=32, batch_size=16, jitter=0.1, threads=1, parallel=False)
+    net, log = aug.classifier_train(cfg, aug.ImageSet(images, labels), n_classes=2, steps=40)
+    assert log.losses[-1] < log.losses[0]
+    assert (aug.classifier_predict(net, images) == labels.numpy()).mean() > 0.9
