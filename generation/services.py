@@ -372,7 +372,7 @@ def _score_generator(gen: smp.LoadedGenerator, real: ds.PairSet, extractor, tria
     maps = [m.permute(1, 2, 0).numpy() for m in real.maps]
     scores = []
     for seed in range(trials):
-        fake = torch.stack([torch.from_numpy(np.asarray(i)).permute(2, 0, 1) for i in smp.generate(gen, maps, seed=seed)])
+        fake = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1) for i in smp.generate(gen, maps, seed=seed)])
         scores.append(ev.score(real.images, fake, extractor))
     return _summary(scores)
 

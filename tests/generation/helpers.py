@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from generation.dataset import PairSet
@@ -32,3 +33,13 @@ def synthetic_pairs(n: int = 8, size: int = 32, seed: int = 0) -> PairSet:
         images.append(img)
         maps.append(m)
     return PairSet.from_tensors(torch.stack(images), torch.stack(maps))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models gain nothing from a second thread, and on a busy machine torch's threads
+    spin-wait for each other (see docs/benchmarks.md): run these tests on one, then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,6 +4,10 @@ import torch
 
 from generation.evaluate import crop_encoder_train, fd_of_features, frechet_distance, kid, score
 
+from .helpers import one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_frechet_distance_of_diagonal_gaussians_matches_closed_form():
     # For commuting covariances FD = |mu1 - mu2|^2 + sum (sqrt(a_i) - sqrt(b_i))^2.

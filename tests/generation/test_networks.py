@@ -4,6 +4,10 @@ from torch import nn
 
 from generation.networks import count_parameters, define_D, define_G
 
+from .helpers import one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_generator_and_discriminator_shapes():
     g = define_G("unet", num_downs=5, ngf=8)

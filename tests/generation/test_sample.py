@@ -6,7 +6,9 @@ from generation.sample import CheckpointError, generate, generator_export, gener
 from generation.semantic_map import MapError
 from generation.train import train
 
-from .helpers import VOCAB, synthetic_pairs, tiny_config
+from .helpers import VOCAB, synthetic_pairs, tiny_config, one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,11 @@ from generation.services import (
 )
 from tests.conftest import make_image_bytes
 
+from .helpers import one_torch_thread  # noqa: F401
+
 TINY = dict(image_size=32, num_downs=5, ngf=8, ndf=8, batch_size=4, channels_last=False, checkpoint_every=2, sample_every=100, log_every=1)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,12 @@
+import pytest
 import torch
 
 from generation.sample import generate, generator_load
 from generation.train import Trainer, train
 
-from .helpers import VOCAB, synthetic_pairs, tiny_config
+from .helpers import VOCAB, synthetic_pairs, tiny_config, one_torch_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_tiny_model_overfits_four_pairs():
