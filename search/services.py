@@ -9,13 +9,16 @@ hit is checked against the database, and filtered queries pass the allowed ids i
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 
+import faiss
 import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -168,7 +171,8 @@ def index_rebuild(*, full: bool = False, progress: bool = False) -> IndexBuild:
         build.embed_seconds = time.monotonic() - started
 
         started = time.monotonic()
-        index, build.full, build.dropped_count = _updated_index(report.model_version, full=full)
+        with _faiss_threads(os.cpu_count() or 1):
+            index, build.full, build.dropped_count = _updated_index(report.model_version, full=full)
         if build.full:  # nothing was removed from a live index; count the vectors deleted instead
             build.dropped_count = report.dropped
         build.index_seconds = time.monotonic() - started
@@ -229,7 +233,22 @@ def _live_for_update(model_version: str, size: int) -> VectorIndex | None:
 
 @cache
 def _live_index(directory: str) -> LiveIndex:
+    # A process that answers queries searches one vector at a time: FAISS's OpenMP threads only
+    # spin-wait against each other (and against torch) on a busy machine (docs/benchmarks.md).
+    if settings.SEARCH_FAISS_THREADS > 0:
+        faiss.omp_set_num_threads(settings.SEARCH_FAISS_THREADS)
     return LiveIndex(IndexStore(directory))
+
+
+@contextmanager
+def _faiss_threads(count: int):
+    """All cores for building an index (k-means, adding), then back to the query setting."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 _fallback_lock = threading.Lock()
@@ -532,19 +551,22 @@ def _numeral(token: str) -> int:
 
 
 @cache
-def _condition_terms_cached(stamp: tuple) -> list[tuple[str, str]]:
-    terms = []
-    for condition in Condition.objects.exclude(slug="other"):
-        for name in condition.all_names:
-            if name.strip():
-                terms.append((name.strip().lower(), condition.slug))
-    return sorted(terms, key=lambda t: -len(t[0]))
+def _condition_matcher(stamp: tuple) -> tuple[re.Pattern, dict[str, str]]:
+    """One alternation of every name and synonym, longest first, so at each position the
+    longest phrase wins ("tinea versicolor" over "tinea")."""
+    slugs: dict[str, str] = {}
+    for _, slug, names in stamp:
+        for name in names:
+            if name.strip() and slug != "other":  # "other" is too common a word to mean the condition
+                slugs.setdefault(name.strip().lower(), slug)
+    alternatives = "|".join(re.escape(term) for term in sorted(slugs, key=len, reverse=True))
+    return re.compile(r"(?<![\w])(" + alternatives + r")(?![\w])"), slugs
 
 
-def _condition_terms() -> list[tuple[str, str]]:
+def _condition_terms() -> tuple[re.Pattern, dict[str, str]]:
     # Conditions and synonyms are edited in the admin: the cache key changes with them.
-    stamp = tuple(Condition.objects.order_by("id").values_list("id", "name", "synonyms"))
-    return _condition_terms_cached(tuple((i, n, tuple(s)) for i, n, s in stamp))
+    rows = Condition.objects.order_by("id").values_list("id", "slug", "name", "synonyms")
+    return _condition_matcher(tuple((i, slug, (name, *synonyms)) for i, slug, name, synonyms in rows))
 
 
 def query_interpret(text: str) -> QueryInterpretation:
@@ -552,13 +574,12 @@ def query_interpret(text: str) -> QueryInterpretation:
     remaining = " " + text.lower() + " "
     conditions: list[str] = []
     terms: list[str] = []
-    for term, slug in _condition_terms():
-        pattern = re.compile(r"(?<![\w])" + re.escape(term) + r"(?![\w])")
-        if pattern.search(remaining):
-            remaining = pattern.sub(" ", remaining)
-            terms.append(term)
-            if slug not in conditions:
-                conditions.append(slug)
+    pattern, slugs = _condition_terms()
+    for match in pattern.finditer(remaining):
+        terms.append(match.group(1))
+        if slugs[match.group(1)] not in conditions:
+            conditions.append(slugs[match.group(1)])
+    remaining = pattern.sub(" ", remaining)  # "dark marks" (a condition) is not a skin tone
     types: set[int] = set()
     for match in _TYPE_PATTERN.finditer(remaining):
         first = _numeral(match.group(1))
