@@ -45,8 +45,8 @@ class TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    # 3,000 demo images: ~26 CPU-minutes measured under load (docs/benchmarks.md), i.e. about
-    # 13 minutes on two free cores; the cap keeps a bigger catalogue within the same budget.
+    # 3,000 demo images: 506 CPU-seconds for 40 epochs (docs/benchmarks.md), 4-9 minutes on two
+    # free cores; the image cap keeps a bigger catalogue within the 15-minute budget.
     "fast": TrainConfig(epochs=40, max_images=6000),
     "full": TrainConfig(epochs=60, batch_size=256),
 }
