@@ -112,6 +112,14 @@ def index_fetch(*, store: IndexStore, storage: Storage | None = None) -> int | N
     return None
 
 
+def index_fetch_quietly(*, store: IndexStore) -> None:
+    """index_fetch for the builder: storage being down only means building from scratch."""
+    try:
+        index_fetch(store=store)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not fetch the published index from storage; building from what is local", exc_info=True)
+
+
 def _install(store: IndexStore, storage: Storage, version: int) -> None:
     with storage.open(f"{_prefix()}/index-{version:06d}.json", "rb") as handle:
         meta = json.loads(handle.read())

@@ -214,6 +214,8 @@ def _updated_index(model_version: str, *, full: bool) -> tuple[VectorIndex, bool
 
 
 def _live_for_update(model_version: str, size: int) -> VectorIndex | None:
+    if settings.SEARCH_INDEX_PUBLISH:  # a fresh worker host starts from the newest published version
+        distribution.index_fetch_quietly(store=index_store())
     try:
         index, pointer = index_store().load_current()
     except IndexUnavailable as exc:

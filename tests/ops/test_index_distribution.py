@@ -100,3 +100,15 @@ def test_without_publishing_nothing_goes_to_storage(search_settings, add_image):
     add_image("melanoma", skin_type=2)
     index_rebuild()
     assert distribution.remote_versions() == []
+
+
+def test_a_fresh_worker_host_updates_the_published_version_instead_of_rebuilding(publishing, add_image):
+    import shutil
+
+    add_image("melanoma", skin_type=2)
+    first = index_rebuild()
+    shutil.rmtree(index_store().directory)  # another worker host: nothing local
+    add_image("melanoma", skin_type=6)
+    second = index_rebuild()
+    assert not second.full and second.vector_count == 2  # incremental, from the fetched version
+    assert distribution.remote_versions()[:2] == [second.pk, first.pk]
