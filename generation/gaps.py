@@ -402,7 +402,7 @@ def generation_job_run(*, job_id: int, owner: str | None = None, budget_seconds:
                 layouts[cell.condition.pk] = real_layouts(cell.condition)
             maps = [
                 gap_map(condition=cell.condition.slug, skin_type=cell.skin_type, layouts=layouts[cell.condition.pk],
-                        vocabulary=gen.vocabulary, size=gen.image_size, window=settings.GAN_CROP_SIZE,
+                        vocabulary=gen.vocabulary, size=gen.image_size, window=crop_window(gen),
                         vary_size=job.vary_size, seed=stable_seed(job.seed, cell.key, i))
                 for i in batch
             ]
@@ -741,3 +741,9 @@ def job_status(job: GenerationJob) -> dict:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+
+
+def crop_window(gen) -> int:
+    """The ROI window the checkpoint's training crops were cut with, so generated lesions keep
+    the scale the generator learnt; older checkpoints that did not record it use the setting."""
+    return int(gen.meta.get("config", {}).get("crop_window") or settings.GAN_CROP_SIZE)

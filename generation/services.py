@@ -157,7 +157,8 @@ def gan_train(
     The last checkpoint becomes the active one unless activate=False."""
     manifest = gan_dataset_current()
     try:
-        cfg = tr.preset(preset, **{"device": settings.GAN_DEVICE, "threads": settings.GAN_THREADS, **(overrides or {})})
+        cfg = tr.preset(preset, **{"device": settings.GAN_DEVICE, "threads": settings.GAN_THREADS,
+                                   "crop_window": manifest.window, **(overrides or {})})
     except TypeError as exc:
         raise GanError(f"unknown training setting: {exc}") from exc
     if steps is not None:

@@ -39,6 +39,7 @@ RESUME_MAY_CHANGE = ("steps", "checkpoint_every", "sample_every", "log_every", "
 class TrainConfig:
     preset: str = "fast"  # name of the preset these values started from
     image_size: int = 64  # crops are resized to this square side before training
+    crop_window: int = 0  # ROI window (source pixels) the training crops were cut with; 0 = not recorded
     num_downs: int = 6  # U-Net halvings; image_size / 2**num_downs is the bottleneck side (1 at the paper's 8 for 256)
     ngf: int = 32  # generator width of the first layer (pix2pix: 64)
     ndf: int = 32  # discriminator width of the first layer (pix2pix: 64)

@@ -92,6 +92,7 @@ def _generated_synthetic(n: int, train_real: list[Image], *, seed: int, checkpoi
     spread evenly over the conditions the checkpoint knows and the six skin types. Kept in
     memory, never stored in the catalogue."""
     from generation.gap_maps import RealLayout, gap_map, stable_seed
+    from generation.gaps import crop_window
     from generation.sample import generate
     from generation.semantic_map import Box as MapBox
     from generation.services import GanError, gan_generator_load
@@ -112,7 +113,7 @@ def _generated_synthetic(n: int, train_real: list[Image], *, seed: int, checkpoi
     for k in range(n):
         slug, skin = conditions[k % len(conditions)], 1 + (k // len(conditions)) % 6
         m = gap_map(condition=slug, skin_type=skin, layouts=layouts[slug], vocabulary=gen.vocabulary, size=gen.image_size,
-                    window=settings.GAN_CROP_SIZE, vary_size=True, seed=stable_seed("augmentation", seed, k))
+                    window=crop_window(gen), vary_size=True, seed=stable_seed("augmentation", seed, k))
         maps.append(m.semantic_map)
         labels.append(slug)
         skins.append(skin)
