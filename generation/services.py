@@ -92,18 +92,31 @@ def _gan_sources() -> tuple[list[ds.SourceImage], dict[str, int]]:
     return sources, skipped
 
 
+def _dataset_params(window: int | None, crops_per_image: int | None, holdout_percent: int | None, seed: int) -> dict:
+    return {
+        "window": window or settings.GAN_CROP_SIZE,
+        "crops_per_image": crops_per_image or settings.GAN_CROPS_PER_IMAGE,
+        "holdout_percent": settings.GAN_HOLDOUT_PERCENT if holdout_percent is None else holdout_percent,
+        "seed": seed,
+    }
+
+
+def gan_dataset_fingerprint(
+    *, window: int | None = None, crops_per_image: int | None = None, holdout_percent: int | None = None, seed: int = 0
+) -> str:
+    """The fingerprint build_gan_dataset would give the catalogue now, without cutting crops."""
+    sources, _ = _gan_sources()
+    params = _dataset_params(window, crops_per_image, holdout_percent, seed)
+    return ds.fingerprint_of(sources, catalogue_vocabulary(), params)
+
+
 def gan_dataset_build(
     *, window: int | None = None, crops_per_image: int | None = None, holdout_percent: int | None = None, seed: int = 0
 ) -> DatasetBuildResult:
     """Cut ROI crops of every eligible real image into GAN_ROOT/datasets/<fingerprint> and make it
     the current training set. The same catalogue and parameters give the same fingerprint, and
     then the existing set is reused."""
-    params = {
-        "window": window or settings.GAN_CROP_SIZE,
-        "crops_per_image": crops_per_image or settings.GAN_CROPS_PER_IMAGE,
-        "holdout_percent": settings.GAN_HOLDOUT_PERCENT if holdout_percent is None else holdout_percent,
-        "seed": seed,
-    }
+    params = _dataset_params(window, crops_per_image, holdout_percent, seed)
     sources, skipped = _gan_sources()
     if not sources:
         raise GanError(
@@ -465,3 +478,34 @@ def gan_checkpoint_register(*, path: Path, activate: bool = False) -> GanCheckpo
                   "code_version": gen.meta["code_version"]},
     )
     return gan_checkpoint_activate(checkpoint=row) if activate else row
+
+
+# --- the demo checkpoint shipped in the repository -----------------------------------------
+
+DEMO_CHECKPOINT = settings.BASE_DIR / "generation" / "demo_model" / "dermgan-fast.pt"
+# How the shipped checkpoint's training set was cut (its JSON records the whole command).
+DEMO_DATASET = {"window": 128, "crops_per_image": 2}
+
+
+def demo_checkpoint_ensure(*, train_if_stale: bool = True) -> str:
+    """Make sure an active GAN checkpoint exists, without training when we can avoid it.
+
+    The repository ships the fast-preset generator that train_gan made on the default demo
+    atlas (generation/demo_model/, with the command and data fingerprint beside it). When the
+    catalogue's training-set fingerprint matches, that file is registered and activated; when
+    it does not, the fast preset is trained here (minutes on two cores).
+    """
+    active = GanCheckpoint.objects.filter(is_active=True).first()
+    if active is not None and checkpoint_file(active).exists():
+        return f"GAN: checkpoint {active.pk} active"
+    catalogue = gan_dataset_fingerprint(**DEMO_DATASET)
+    meta_path = DEMO_CHECKPOINT.with_suffix(".json")
+    if DEMO_CHECKPOINT.exists() and meta_path.exists() and json.loads(meta_path.read_text())["data_fingerprint"] == catalogue:
+        row = gan_checkpoint_register(path=DEMO_CHECKPOINT, activate=True)
+        return f"GAN: registered the shipped demo checkpoint {row.pk} (data fingerprint {catalogue[:16]} matches)"
+    if not train_if_stale:
+        return f"GAN: no checkpoint for this catalogue (fingerprint {catalogue[:16]}); run build_gan_dataset and train_gan"
+    logger.warning("no shipped GAN checkpoint fits this catalogue (fingerprint %s): training one (minutes)", catalogue[:16])
+    gan_dataset_build(**DEMO_DATASET)
+    gan_train(preset="fast", progress=False)
+    return "GAN: trained with train_gan --preset fast"

@@ -646,3 +646,40 @@ def after_demo_seed(summary) -> str:
     except SearchUnavailable as exc:
         return f"search: not indexed yet ({exc})"
     return f"search: index version {build.pk} with {build.vector_count} vectors (embedded {build.embedded_count})"
+
+
+# --- the demo model shipped in the repository ---------------------------------------------
+
+DEMO_MODEL_DIR = settings.BASE_DIR / "search" / "demo_model"
+
+
+def demo_model_ensure(*, train_if_stale: bool = True) -> str:
+    """Make sure the configured CLIP checkpoint exists, without training when we can avoid it.
+
+    The repository ships the fast-preset model that `train_clip` made on the default demo
+    atlas (search/demo_model/, with the command and data fingerprint beside it). When the
+    catalogue's fingerprint matches, that file is copied to SEARCH_CLIP_PRETRAINED; when it
+    does not (other data, other seed), the model is trained here, which takes minutes.
+    """
+    import json
+    import shutil
+    from pathlib import Path
+
+    from search.clip_train import data_fingerprint
+
+    target = Path(settings.SEARCH_CLIP_PRETRAINED)
+    if target.exists():
+        return f"search model: {target} present"
+    shipped = DEMO_MODEL_DIR / f"{settings.SEARCH_CLIP_MODEL}.pt"
+    meta_path = shipped.with_suffix(".json")
+    catalogue = data_fingerprint(clip_samples())
+    if shipped.exists() and meta_path.exists() and json.loads(meta_path.read_text())["data_fingerprint"] == catalogue:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shipped, target)
+        shutil.copyfile(meta_path, target.with_suffix(".json"))
+        return f"search model: copied the shipped demo model (data fingerprint {catalogue} matches)"
+    if not train_if_stale:
+        return f"search model: none for this catalogue (fingerprint {catalogue}); run train_clip"
+    logger.warning("no shipped search model fits this catalogue (fingerprint %s): training one (minutes)", catalogue)
+    clip_model_train(preset="fast", command="python manage.py train_clip --preset fast")
+    return "search model: trained with train_clip --preset fast"

@@ -1,0 +1,41 @@
+"""Make a local checkout ready to browse: what `make run` does before starting the server.
+
+Every step checks what is already there, so the second run does almost nothing. The demo
+models shipped in the repository are used when they were trained on exactly this data
+(their data fingerprints match); otherwise they are trained here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.auth import get_user_model
+
+from atlas.models import Source
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-password"
+
+
+def demo_prepare(*, say: Callable[[str], None], seed_images: Callable[[], None]) -> None:
+    # Imported here: the catalogue app does not depend on the ML apps at import time.
+    from generation.services import demo_checkpoint_ensure
+    from search.services import demo_model_ensure, index_rebuild
+
+    if Source.objects.filter(is_procedural=True, images__isnull=False).exists():
+        say("demo atlas: already present")
+    else:
+        seed_images()
+    say(demo_model_ensure())
+    build = index_rebuild()
+    say(f"search index: version {build.pk}, {build.vector_count} vectors ({build.embedded_count} newly embedded)")
+    say(demo_checkpoint_ensure())
+    say(demo_user_ensure())
+
+
+def demo_user_ensure() -> str:
+    User = get_user_model()
+    if User.objects.filter(username=DEMO_USERNAME).exists():
+        return f"staff login: {DEMO_USERNAME} (exists)"
+    User.objects.create_superuser(DEMO_USERNAME, email="", password=DEMO_PASSWORD)
+    return f"staff login: created {DEMO_USERNAME} / {DEMO_PASSWORD} (local demo only)"
