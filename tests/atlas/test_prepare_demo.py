@@ -1,0 +1,65 @@
+"""prepare_demo: the local start-up step of `make run`."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from atlas.demo.prepare import DEMO_USERNAME, demo_user_ensure
+from atlas.services.ingestion import Box, image_ingest
+from generation.models import GanCheckpoint
+from generation.services import DEMO_CHECKPOINT, demo_checkpoint_ensure
+from search import services as search_services
+from search.clip_train import data_fingerprint
+from tests.conftest import make_image_bytes
+
+
+def test_it_refuses_outside_local_mode(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="local mode only"):
+        call_command("prepare_demo")
+
+
+@pytest.mark.django_db
+def test_the_demo_login_is_created_once():
+    assert "created" in demo_user_ensure()
+    assert "exists" in demo_user_ensure()
+    from django.contrib.auth import get_user_model
+
+    assert get_user_model().objects.get(username=DEMO_USERNAME).is_staff
+
+
+@pytest.mark.django_db
+def test_the_shipped_search_model_is_copied_only_when_the_data_matches(source, melanoma, settings, tmp_path, monkeypatch):
+    image_ingest(file=make_image_bytes(seed=1), condition=melanoma, source=source, fitzpatrick_type=2)
+    settings.SEARCH_CLIP_PRETRAINED = str(tmp_path / "live" / "model.pt")
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setattr(search_services, "DEMO_MODEL_DIR", shipped)
+    (shipped / f"{settings.SEARCH_CLIP_MODEL}.pt").write_bytes(b"weights")
+    meta = shipped / f"{settings.SEARCH_CLIP_MODEL}.json"
+
+    meta.write_text(json.dumps({"data_fingerprint": "0000000000000000"}))
+    assert "none for this catalogue" in search_services.demo_model_ensure(train_if_stale=False)
+    assert not (tmp_path / "live").exists()
+
+    meta.write_text(json.dumps({"data_fingerprint": data_fingerprint(search_services.clip_samples())}))
+    assert "copied" in search_services.demo_model_ensure(train_if_stale=False)
+    assert (tmp_path / "live" / "model.pt").read_bytes() == b"weights"
+    assert "present" in search_services.demo_model_ensure(train_if_stale=False)
+
+
+@pytest.mark.django_db
+def test_the_shipped_gan_checkpoint_is_not_used_for_other_data(source, melanoma):
+    image_ingest(file=make_image_bytes(seed=2), condition=melanoma, source=source, fitzpatrick_type=5, regions=[Box(2, 2, 20, 20)])
+    message = demo_checkpoint_ensure(train_if_stale=False)
+    assert "no checkpoint for this catalogue" in message
+    assert not GanCheckpoint.objects.exists()
+
+
+@pytest.mark.parametrize("path", [DEMO_CHECKPOINT, search_services.DEMO_MODEL_DIR / "atlas-clip-tiny.pt"])
+def test_shipped_demo_models_describe_how_they_were_made(path):
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert path.stat().st_size < 10 * 1024 * 1024
+    assert "manage.py" in meta["command"] and meta["data_fingerprint"] and meta["code_version"]
