@@ -13,21 +13,20 @@ cd "$work/atlas"
 run_once() {
     local label=$1 start end pid
     start=$(date +%s.%N)
-    PORT=$port make run > "$work/$label.log" 2>&1 &
+    # Its own session, so the server and the worker can be stopped together.
+    PORT=$port setsid make run > "$work/$label.log" 2>&1 &
     pid=$!
-    until curl -fsS -o /dev/null "http://127.0.0.1:$port/"; do
+    until curl -fs -o /dev/null "http://127.0.0.1:$port/"; do
         kill -0 $pid 2>/dev/null || { echo "$label: make run exited"; tail -20 "$work/$label.log"; exit 1; }
         sleep 1
     done
     end=$(date +%s.%N)
     printf '%s run: %.1f s until http://127.0.0.1:%s/ answered\n' "$label" "$(echo "$end - $start" | bc)" "$port"
-    pkill -TERM -P $pid 2>/dev/null || true
-    kill $pid 2>/dev/null || true
-    wait $pid 2>/dev/null || true
-    pkill -f "runserver 127.0.0.1:$port" 2>/dev/null || true
+    kill -TERM -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     sleep 2
 }
 
 run_once first
-grep -E "^(demo atlas|search|GAN|staff)" "$work/first.log" || true
+grep -E "^(demo atlas|search model|search index|GAN|staff)" "$work/first.log" || true
 run_once second
