@@ -165,6 +165,13 @@ LOGGING = {
     },
 }
 
+# Daily sweep of stored files no Image refers to (left by an ingestion that died mid-way).
+CELERY_BEAT_SCHEDULE["atlas-sweep-orphan-files"] = {
+    "task": "atlas.tasks.orphan_files_sweep_task",
+    "schedule": 24 * 3600,
+    "options": {"queue": "default"},
+}
+
 # --- Generation (DermGAN) ---------------------------------------------------------------
 # Datasets, training runs, checkpoints and evaluation encoders live under GAN_ROOT.
 GAN_ROOT = Path(env_str("ATLAS_GAN_ROOT", str(VAR_DIR / "gan")))
