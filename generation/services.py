@@ -12,16 +12,17 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image as PILImage
 
 from atlas.models import Condition, Image
+from atlas.services.ingestion import stored_image_pixels
 from generation import dataset as ds
 from generation import evaluate as ev
 from generation import sample as smp
@@ -63,16 +64,6 @@ def catalogue_vocabulary() -> list[str]:
     return list(Condition.objects.order_by("slug").values_list("slug", flat=True))
 
 
-def _load_stored(name: str):
-    def load() -> PILImage.Image:
-        with default_storage.open(name, "rb") as fh:
-            image = PILImage.open(fh)
-            image.load()
-        return image.convert("RGB")
-
-    return load
-
-
 def _gan_sources() -> tuple[list[ds.SourceImage], dict[str, int]]:
     """Real images from sources that allow generative training, with a skin type and boxes."""
     usable = Image.objects.usable_for_generative_training().select_related("condition").prefetch_related("regions")
@@ -87,7 +78,7 @@ def _gan_sources() -> tuple[list[ds.SourceImage], dict[str, int]]:
             continue
         sources.append(ds.SourceImage(
             key=image.sha256, group=image.case_id or image.sha256, condition=image.condition.slug,
-            skin_type=image.fitzpatrick_type, boxes=boxes, load=_load_stored(image.file.name),
+            skin_type=image.fitzpatrick_type, boxes=boxes, load=partial(stored_image_pixels, image.file.name),
         ))
     return sources, skipped
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from atlas.models import Condition, Image
-from atlas.services.ingestion import IngestionError, decode_upload
+from atlas.services.ingestion import IngestionError, decode_upload, stored_image_pixels
 from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES, ROMAN
 from search import distribution
 from search.encoder import Encoder, EncoderUnavailable, load_encoder
@@ -71,10 +71,7 @@ def _open_pixels(image: Image) -> PILImage.Image:
     # The thumbnail (256 px) is larger than the default model's input and much cheaper to decode.
     for name in (image.thumbnail.name, image.file.name):
         if name and default_storage.exists(name):
-            with default_storage.open(name, "rb") as handle:
-                pixels = PILImage.open(handle)
-                pixels.load()
-                return pixels.convert("RGB")
+            return stored_image_pixels(name)
     raise FileNotFoundError(f"image {image.pk} has no stored file")
 
 

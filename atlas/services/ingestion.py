@@ -331,6 +331,14 @@ def _synthetic_marker(provenance: dict | None) -> dict[str, str]:
     }
 
 
+def stored_image_pixels(name: str) -> PILImage.Image:
+    """The RGB pixels of a file ingestion stored (name in default_storage)."""
+    with default_storage.open(name, "rb") as handle:
+        pixels = PILImage.open(handle)
+        pixels.load()
+    return pixels.convert("RGB")
+
+
 def read_synthetic_marker(data: bytes) -> dict[str, str]:
     """The Atlas text chunks of a stored PNG (empty for real photographs)."""
     with PILImage.open(io.BytesIO(data)) as opened:

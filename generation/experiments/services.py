@@ -14,17 +14,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image as PILImage
 
 from atlas.models import Condition, Image
+from atlas.services.ingestion import stored_image_pixels
 from atlas.skin import FITZPATRICK_TYPES, roman
 from generation.experiments import augmentation as aug
 from generation.experiments import report, stats
@@ -32,16 +32,6 @@ from generation.experiments.augmentation import ExperimentError
 from generation.models import ReaderAnswer, ReaderStudy, StudyInvite, StudyItem
 
 # --- augmentation study -----------------------------------------------------------------------
-
-
-def _loader(name: str) -> Callable[[], PILImage.Image]:
-    def load() -> PILImage.Image:
-        with default_storage.open(name, "rb") as fh:
-            image = PILImage.open(fh)
-            image.load()
-        return image.convert("RGB")
-
-    return load
 
 
 def _describe_data(real: list[Image]) -> str:
@@ -72,7 +62,7 @@ def _catalogue_synthetic(test_ids: set[str]) -> SyntheticPick:
             continue
         unknown += "map" not in (image.provenance or {})
         checkpoints[(image.provenance or {}).get("checkpoint", "unknown")] += 1
-        pick.images.append(_loader(image.file.name))
+        pick.images.append(partial(stored_image_pixels, image.file.name))
         pick.labels.append(image.condition.slug)
         pick.skin_types.append(image.fitzpatrick_type)
         pick.keys.append(str(image.public_id))
@@ -157,7 +147,7 @@ def augmentation_experiment_run(
     say(f"loading {len(train_idx)} train, {len(test_idx)} test, {len(synth.labels)} synthetic images at {cfg.image_size} px")
 
     def real_set(idx: list[int]) -> aug.ImageSet:
-        return aug.image_set([_loader(real[i].file.name) for i in idx], [index[items[i].label] for i in idx],
+        return aug.image_set([partial(stored_image_pixels, real[i].file.name) for i in idx], [index[items[i].label] for i in idx],
                              size=cfg.image_size, skin_types=[items[i].skin_type for i in idx], keys=[items[i].key for i in idx])
 
     train, test = real_set(train_idx), real_set(test_idx)
@@ -436,7 +426,7 @@ def study_image_jpeg(*, item: StudyItem) -> bytes:
     synthetic images leave in the same format and size, whatever they were stored as."""
     if item.image is None:
         raise StudyError("the image was removed from the catalogue")
-    pixels = aug.to_square(_loader(item.image.file.name)(), STUDY_IMAGE_SIZE)
+    pixels = aug.to_square(stored_image_pixels(item.image.file.name), STUDY_IMAGE_SIZE)
     buffer = io.BytesIO()
     PILImage.fromarray(pixels).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
