@@ -103,19 +103,22 @@ class ImageFinder:
     """Finds a row's image under the images folder: by relative path, by file name, or by stem.
 
     Datasets ship their images in nested folders (HAM10000 in two parts, PAD-UFES-20 in three),
-    so names are indexed once over the whole tree. Nothing outside the folder is ever returned.
+    so names are indexed once over the whole tree. Every path is resolved (symlinks followed)
+    before it is returned, and nothing that resolves outside the folder ever is: a symlink named
+    like a dataset file but pointing elsewhere is refused, not imported.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._by_name: dict[str, Path] | None = None
         self._by_stem: dict[str, Path] = {}
+        self._outside: set[str] = set()  # names and stems of links that lead out of the folder
 
     def find(self, ref: str, *, exact_path: bool = False) -> Path | None:
         if not ref:
             return None
-        candidate = (self.root / ref).resolve()
-        if candidate.is_relative_to(self.root) and candidate.is_file():
+        candidate = self._inside(self.root / ref)
+        if candidate is not None:
             return candidate
         if exact_path:
             return None
@@ -124,15 +127,30 @@ class ImageFinder:
         return self._by_name.get(name) or self._by_stem.get(name)
 
     def is_outside(self, ref: str) -> bool:
-        return not (self.root / ref).resolve().is_relative_to(self.root)
+        if not (self.root / ref).resolve().is_relative_to(self.root):
+            return True
+        self._build_index()
+        name = Path(ref).name
+        return name in self._outside and name not in self._by_name and name not in self._by_stem
+
+    def _inside(self, path: Path) -> Path | None:
+        """The resolved path when it is a regular file inside the folder, else None."""
+        resolved = path.resolve()
+        return resolved if resolved.is_relative_to(self.root) and resolved.is_file() else None
 
     def _build_index(self) -> None:
         if self._by_name is not None:
             return
         self._by_name = {}
+        # os.walk does not descend into linked folders (followlinks=False); linked files are
+        # listed, and resolved here like everything else.
         for folder, dirs, files in os.walk(self.root):
             dirs.sort()
             for name in sorted(files):
                 path = Path(folder) / name
-                self._by_name.setdefault(name, path)
-                self._by_stem.setdefault(path.stem, path)
+                resolved = self._inside(path)
+                if resolved is None:
+                    self._outside.update((name, path.stem))
+                    continue
+                self._by_name.setdefault(name, resolved)
+                self._by_stem.setdefault(path.stem, resolved)

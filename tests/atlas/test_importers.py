@@ -462,3 +462,42 @@ def test_generative_training_flag_is_for_manifests_only(tmp_path):
     with pytest.raises(CommandError, match="follows its licence"):
         run_import("ham10000", metadata, images, "--allow-generative-training")
     assert Source.objects.count() == 0
+
+
+# --- nothing outside --images is read (symlinks included) -----------------------------------
+
+
+@pytest.mark.parametrize("link_kind", ["file", "folder"])
+def test_a_symlink_out_of_the_images_folder_is_refused(tmp_path, link_kind):
+    """A file named like a dataset image, or a folder of them, linked from outside --images."""
+    metadata, images, _ = ham10000(tmp_path)
+    secret = write_image(tmp_path / "elsewhere", "ISIC_0099999.jpg", 77)
+    if link_kind == "file":
+        (images / "ISIC_0099999.jpg").symlink_to(secret)
+    else:
+        (images / "linked").symlink_to(secret.parent, target_is_directory=True)
+    output = run_import("ham10000", metadata, images)
+    assert "ISIC_0099999" not in by_external_id()
+    assert "row 7: image 'ISIC_0099999'" in output
+    if link_kind == "file":
+        assert "row 7: image 'ISIC_0099999' lies outside the images folder" in output
+
+
+def test_a_symlink_named_by_exact_path_is_refused(tmp_path):
+    metadata, images, _ = manifest(tmp_path)
+    secret = write_image(tmp_path / "elsewhere", "secret.jpg", 78)
+    (images / "innocent.jpg").symlink_to(secret)
+    rows = list(csv.reader(metadata.open()))
+    rows.append(["innocent.jpg", "acne", *[""] * (len(rows[0]) - 2)])
+    write_csv(metadata, rows[0], rows[1:])
+    output = run_import("manifest", metadata, images, "--source=Clinic", "--licence=CC-BY-4.0")
+    assert not Image.objects.filter(provenance__row=len(rows)).exists()
+    assert f"row {len(rows)}: image 'innocent.jpg' lies outside the images folder" in output
+
+
+def test_a_symlink_inside_the_images_folder_is_followed(tmp_path):
+    metadata, images, _ = ham10000(tmp_path)
+    real = write_image(images / "originals", "original.jpg", 79)
+    (images / "ISIC_0099999.jpg").symlink_to(real)
+    run_import("ham10000", metadata, images)
+    assert "ISIC_0099999" in by_external_id()
