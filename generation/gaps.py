@@ -71,6 +71,10 @@ class GapError(ValueError):
     """A gap-filling request we refuse; the message says why (and nothing was written)."""
 
 
+class JobNotActive(GapError):
+    """The job has already ended (succeeded, failed or cancelled): nothing left to stop."""
+
+
 def batch_size_default() -> int:
     return int(getattr(settings, "GAP_FILL_BATCH_SIZE", 8))
 
@@ -299,7 +303,7 @@ def generation_job_cancel(*, job: GenerationJob, by=None) -> GenerationJob:
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
         if not locked.is_active:
-            raise GapError(f"job {locked.pk} is already {locked.get_status_display().lower()}")
+            raise JobNotActive(f"job {locked.pk} is already {locked.get_status_display().lower()}")
         locked.status = GenerationJob.Status.CANCELLED
         locked.finished_at = timezone.now()
         locked.lease_owner, locked.lease_until = "", None

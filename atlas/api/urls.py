@@ -20,10 +20,8 @@ v1 = [
     path("exports/", views.ExportListView.as_view(), name="export-list"),
     path("exports/<uuid:public_id>/", views.ExportDetailView.as_view(), name="export-detail"),
     path("exports/<uuid:public_id>/download/", views.ExportDownloadView.as_view(), name="export-download"),
-    path("generation/plan/", views.GapPlanView.as_view(), name="generation-plan"),
-    path("generation/jobs/", views.GenerationJobListView.as_view(), name="generation-job-list"),
-    path("generation/jobs/<int:pk>/", views.GenerationJobDetailView.as_view(), name="generation-job-detail"),
-    path("generation/jobs/<int:pk>/cancel/", views.GenerationJobCancelView.as_view(), name="generation-job-cancel"),
+    # The generation app owns its endpoints (generation/api.py); they keep the `api` namespace.
+    path("generation/", include("generation.api")),
 ]
 
 urlpatterns = [

@@ -11,7 +11,6 @@ from django.core.files.storage import default_storage
 from django.db.models import prefetch_related_objects
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -31,10 +30,6 @@ from atlas.api.serializers import (
     ErrorSerializer,
     ExportCreateSerializer,
     ExportJobSerializer,
-    GapPlanSerializer,
-    GapPolicySerializer,
-    GenerationJobCreateSerializer,
-    GenerationJobSerializer,
     ImageFilterSerializer,
     ImageSearchSerializer,
     ImageSerializer,
@@ -44,22 +39,15 @@ from atlas.api.serializers import (
     TextSearchParamsSerializer,
     UploadResultSerializer,
     UploadSerializer,
+    checked,
 )
 from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
 from atlas.selectors import coverage_matrix, image_for_detail
 from atlas.services.ingestion import image_ingest
-from generation.gaps import GapError, gap_plan, generation_job_cancel, generation_job_create, job_status
-from generation.models import GenerationJob
 from search.services import SearchResult, search_image, search_similar, search_text
 
 _SEARCH_UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="Search is not ready (no model or index).")}
-
-
-def _checked(serializer_class, data, **kwargs):
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer
 
 
 # --- catalogue ------------------------------------------------------------------------------
@@ -99,7 +87,7 @@ class ImageListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return images_matching(_checked(ImageFilterSerializer, self.request.query_params).filters())
+        return images_matching(checked(ImageFilterSerializer, self.request.query_params).filters())
 
 
 class ImageDetailView(APIView):
@@ -130,7 +118,7 @@ class SearchView(APIView):
         responses={200: SearchResultSerializer, **_SEARCH_UNAVAILABLE},
     )
     def get(self, request: Request) -> Response:
-        params = _checked(TextSearchParamsSerializer, request.query_params)
+        params = checked(TextSearchParamsSerializer, request.query_params)
         data = params.validated_data
         result = search_text(query=data["q"], filters=params.filters().as_search_filters(), k=data["k"], diversify=data["diversify"])
         return _search_response(request, result)
@@ -141,7 +129,7 @@ class SearchView(APIView):
         responses={200: SearchResultSerializer, **_SEARCH_UNAVAILABLE},
     )
     def post(self, request: Request) -> Response:
-        params = _checked(ImageSearchSerializer, request.data)
+        params = checked(ImageSearchSerializer, request.data)
         data = params.validated_data
         upload = data["image"].read(settings.ATLAS_MAX_UPLOAD_BYTES + 1)
         result = search_image(data=upload, filters=params.filters().as_search_filters(), k=data["k"], diversify=data["diversify"])
@@ -158,7 +146,7 @@ class SimilarView(APIView):
         image = image_for_detail(public_id)
         if image is None:
             raise ApiError("not_found", "No public image with this id.", status=404)
-        params = _checked(SearchParamsSerializer, request.query_params)
+        params = checked(SearchParamsSerializer, request.query_params)
         data = params.validated_data
         result = search_similar(image=image, filters=params.filters().as_search_filters(), k=data["k"], diversify=data["diversify"])
         return _search_response(request, result)
@@ -180,7 +168,7 @@ class UploadView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = _checked(UploadSerializer, request.data).validated_data
+        data = checked(UploadSerializer, request.data).validated_data
         condition = Condition.objects.filter(slug=data["condition"]).first()
         if condition is None:
             raise ApiError("unknown_condition", f"unknown condition {data['condition']} (see /api/v1/conditions/)")
@@ -236,7 +224,7 @@ class ExportListView(generics.ListAPIView):
         responses={202: ExportJobSerializer},
     )
     def post(self, request: Request) -> Response:
-        params = _checked(ExportCreateSerializer, request.data)
+        params = checked(ExportCreateSerializer, request.data)
         job = export_job_create(
             filters=params.filters(),
             commercial=params.validated_data["commercial"],
@@ -275,94 +263,3 @@ class ExportDownloadView(APIView):
         return FileResponse(
             handle, as_attachment=True, filename=f"atlas-export-{job.public_id}.zip", content_type="application/zip"
         )
-
-
-# --- gap filling (staff) --------------------------------------------------------------------
-
-
-def _job_data(request: Request, job: GenerationJob) -> dict:
-    url = request.build_absolute_uri(reverse("api:generation-job-detail", args=[job.pk]))
-    return GenerationJobSerializer({**job_status(job), "url": url}).data
-
-
-class GapPlanView(APIView):
-    permission_classes = [Staff]
-
-    @extend_schema(
-        summary="Plan gap filling: the cells below target and what would be generated",
-        parameters=[GapPolicySerializer],
-        responses=GapPlanSerializer,
-    )
-    def get(self, request: Request) -> Response:
-        try:
-            plan = gap_plan(policy=_checked(GapPolicySerializer, request.query_params).policy())
-        except GapError as exc:
-            raise ApiError("gap_refused", str(exc)) from None
-        body = {
-            "checkpoint": str(plan.checkpoint) if plan.checkpoint else None,
-            "total": plan.total,
-            "cells": [cell.as_dict() for cell in plan.cells],
-            "skipped": [cell.as_dict() for cell in plan.skipped],
-        }
-        return Response(GapPlanSerializer(body).data)
-
-
-class GenerationJobListView(generics.ListAPIView):
-    permission_classes = [Staff]
-    pagination_class = AtlasCursorPagination
-    queryset = GenerationJob.objects.all()
-    serializer_class = GenerationJobSerializer
-
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([_job_data(request, job) for job in page])
-
-    @extend_schema(summary="Gap-filling jobs, newest first")
-    def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
-
-    @extend_schema(
-        summary="Start a gap-filling job (plan, then generate on the GPU queue)",
-        request=GenerationJobCreateSerializer,
-        responses={201: GenerationJobSerializer},
-    )
-    def post(self, request: Request) -> Response:
-        params = _checked(GenerationJobCreateSerializer, request.data)
-        data = params.validated_data
-        try:
-            job = generation_job_create(
-                policy=params.policy(),
-                requested_by=request.user,
-                seed=data.get("seed"),
-                batch_size=data.get("batch_size"),
-                vary_size=data["vary_size"],
-            )
-        except GapError as exc:
-            raise ApiError("gap_refused", str(exc)) from None
-        job.refresh_from_db()
-        return Response(_job_data(request, job), status=status.HTTP_201_CREATED)
-
-
-class GenerationJobDetailView(APIView):
-    permission_classes = [Staff]
-
-    @extend_schema(summary="One gap-filling job with its progress per cell", responses=GenerationJobSerializer)
-    def get(self, request: Request, pk: int) -> Response:
-        return Response(_job_data(request, get_object_or_404(GenerationJob, pk=pk)))
-
-
-class GenerationJobCancelView(APIView):
-    permission_classes = [Staff]
-
-    @extend_schema(
-        summary="Cancel a queued or running job (images already stored stay)",
-        request=None,
-        responses={200: GenerationJobSerializer, 409: OpenApiResponse(ErrorSerializer, description="Not active.")},
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        job = get_object_or_404(GenerationJob, pk=pk)
-        try:
-            job = generation_job_cancel(job=job, by=request.user)
-        except GapError as exc:
-            raise ApiError("not_active", str(exc), status=409) from None
-        return Response(_job_data(request, job))
