@@ -538,10 +538,16 @@ def _store_batch_locked(
         reused = len(wanted) - created
         if reused:
             _log(job, f"{_cell_label(cell)}: {reused} sample(s) had the pixels of an existing image (not stored twice)")
-        job.stored_total = SyntheticSample.objects.filter(job=job).count()
+        job.stored_total = stored_total(job.pk)
         job.lease_until = timezone.now() + timedelta(seconds=lease_seconds())
         job.save(update_fields=["progress", "stored_total", "lease_until", "log", "updated_at"])
     return created, job
+
+
+def stored_total(job_id: int) -> int:
+    """Images this job added, counted from its committed samples. A sample whose pixels were
+    already in the catalogue (another job with the same draw, or a retry) added nothing."""
+    return SyntheticSample.objects.filter(job_id=job_id, reused=False).count()
 
 
 def _provenance(job, gen, cell: _Cell, index: int, batch_index: int, batch: list[int], seed: int, map_params: dict) -> dict:

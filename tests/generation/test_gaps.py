@@ -323,3 +323,24 @@ def test_tasks_are_late_acked_time_limited_and_routed_to_the_generation_queue(se
     assert generation_job_run_task.reject_on_worker_lost
     assert generation_job_run_task.max_retries >= 3 and generation_job_run_task.retry_backoff
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+
+
+def test_overlapping_jobs_count_only_the_images_they_committed(catalogue, checkpoint):
+    """Two jobs with the same seed draw the same pixels: the second job's first batch finds
+    them in the catalogue already (reused, nothing new stored). Its counter must not claim
+    them: the jobs' counters add up to the synthetic images that exist."""
+    policy = GapPolicy(target=5, conditions=("melanoma",), skin_types=(6,))
+    first = generation_job_create(policy=policy, seed=7, enqueue=False)
+    second = generation_job_create(policy=policy, seed=7, enqueue=False)
+    assert generation_job_run(job_id=first.pk, owner="a:1", budget_seconds=0).stored == 3
+    report = generation_job_run(job_id=second.pk, owner="b:1", budget_seconds=0)
+    assert report.stored == 0 and SyntheticSample.objects.filter(job=second, reused=True).count() == 2
+    for job in (first, second):
+        while generation_job_run(job_id=job.pk).outcome != "finished":
+            pass
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert gaps.cell_counts(catalogue["melanoma"], 6) == (0, 5)
+    assert first.stored_total + second.stored_total == Image.objects.synthetic().count() == 5
+    for job in (first, second):
+        assert job.stored_total == Image.objects.filter(provenance__job=job.pk).count()

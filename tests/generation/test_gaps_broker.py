@@ -203,7 +203,7 @@ def test_overlapping_jobs_on_two_workers_stop_at_the_target(world):
     workers = [world["start"]("gaps-a"), world["start"]("gaps-b")]
     for job in jobs:
         world["app"].send_task(TASK, args=[job.pk], queue="generation")
-    _wait(lambda: all(db.status(j.pk) == "succeeded" for j in jobs), timeout=60, what="both jobs", workers=workers)
+    _wait(lambda: all(db.status(j.pk) == "succeeded" for j in jobs), timeout=180, what="both jobs", workers=workers)
     db.pull()
     for skin in (5, 6):
         assert cell_counts(catalogue["melanoma"], skin) == (0, 15)
