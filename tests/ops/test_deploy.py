@@ -74,3 +74,31 @@ def test_gunicorn_config_loads(tmp_path):
         cwd=ROOT, env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _without_settings_module(*command: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    return subprocess.run(command, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
+
+
+def test_the_web_server_refuses_to_start_without_a_settings_module():
+    result = _without_settings_module(sys.executable, "-c", "import atlas.wsgi")
+    assert result.returncode != 0 and "DJANGO_SETTINGS_MODULE is not set" in result.stderr
+    explicit = subprocess.run([sys.executable, "-c", "import atlas.wsgi"], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "DJANGO_SETTINGS_MODULE": "atlas.settings.test"}, timeout=120)
+    assert explicit.returncode == 0, explicit.stderr
+
+
+def test_celery_refuses_to_start_without_a_settings_module():
+    celery = str(Path(sys.executable).with_name("celery"))
+    result = _without_settings_module(celery, "-A", "atlas", "worker", "--pool", "solo")
+    assert result.returncode != 0 and "DJANGO_SETTINGS_MODULE is not set" in result.stderr
+    # Django-free code still imports the project's vocabularies without any settings.
+    assert _without_settings_module(sys.executable, "-c", "import atlas.skin, atlas.taxonomy").returncode == 0
+
+
+def test_every_process_line_and_script_names_its_settings_module():
+    assert "DJANGO_SETTINGS_MODULE=" in (ROOT / "scripts/run.sh").read_text()
+    assert "DJANGO_SETTINGS_MODULE=atlas.settings.production" in (ROOT / "scripts/systemd/atlas.env.example").read_text()
+    for unit in (ROOT / "scripts/systemd").glob("*.service"):
+        assert "EnvironmentFile=/etc/atlas/atlas.env" in unit.read_text(), unit.name
