@@ -29,13 +29,26 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 preload_app = False
 
 # Prometheus: every worker writes its samples under one directory; /metrics adds them up.
-_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "atlas-prometheus"))
+# PROMETHEUS_MULTIPROC_DIR (default: <tmp>/atlas-prometheus) is a base, created if missing;
+# each gunicorn instance (master) makes its own fresh directory inside it at start, so two
+# instances on one host never add up or wipe each other's samples, and a restart never
+# counts the previous run's. The master removes its own directory when it exits.
+_metrics_base = Path(os.environ.get("ATLAS_PROMETHEUS_BASE") or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+                     or Path(tempfile.gettempdir()) / "atlas-prometheus")
+# Remembered for a reload (SIGHUP reads this file again; PROMETHEUS_MULTIPROC_DIR then names the instance's).
+os.environ["ATLAS_PROMETHEUS_BASE"] = str(_metrics_base)
 
 
 def on_starting(server) -> None:
-    # Samples of a previous run would be added to this one's.
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
-    Path(_metrics_dir).mkdir(parents=True, exist_ok=True)
+    _metrics_base.mkdir(parents=True, exist_ok=True)
+    instance = tempfile.mkdtemp(prefix=f"gunicorn-{os.getpid()}-", dir=_metrics_base)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = instance  # the workers are forked after this
+
+
+def on_exit(server) -> None:
+    instance = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if instance and Path(instance).parent == _metrics_base:
+        shutil.rmtree(instance, ignore_errors=True)
 
 
 def child_exit(server, worker) -> None:

@@ -76,6 +76,32 @@ def test_gunicorn_config_loads(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _gunicorn_instance(monkeypatch, base: Path) -> dict:
+    """scripts/gunicorn.conf.py as one gunicorn master reads it, and its on_starting hook run."""
+    import runpy
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(base))
+    monkeypatch.delenv("ATLAS_PROMETHEUS_BASE", raising=False)
+    config = runpy.run_path(str(ROOT / "scripts" / "gunicorn.conf.py"))
+    config["on_starting"](None)
+    config["dir"] = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    return config
+
+
+def test_each_gunicorn_instance_has_its_own_prometheus_directory(tmp_path, monkeypatch):
+    base = tmp_path / "not-yet" / "prometheus"  # created if missing
+    first = _gunicorn_instance(monkeypatch, base)
+    assert first["dir"].is_dir() and first["dir"].parent == base
+    samples = first["dir"] / "histogram_1234.db"
+    samples.write_bytes(b"first instance's samples")
+    second = _gunicorn_instance(monkeypatch, base)  # another instance on the same host starts
+    assert second["dir"] != first["dir"] and second["dir"].is_dir()
+    assert samples.read_bytes() == b"first instance's samples"  # never wiped by the other one
+    assert list(second["dir"].iterdir()) == []  # a fresh start counts nothing of an earlier run
+    second["on_exit"](None)
+    assert not second["dir"].exists() and samples.exists()
+
+
 def _without_settings_module(*command: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     return subprocess.run(command, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
