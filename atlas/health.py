@@ -47,7 +47,7 @@ def check_broker() -> Check:
 
 def check_index() -> Check:
     from search.index import IndexUnavailable
-    from search.services import index_store
+    from search.indexing import index_store
 
     try:
         pointer = index_store().read_pointer()

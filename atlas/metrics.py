@@ -113,7 +113,7 @@ def _job_gauges():
 
 
 def _index_gauges():
-    from search.services import index_store
+    from search.indexing import index_store
 
     pointer = index_store().read_pointer()
     if pointer is None:

@@ -63,9 +63,9 @@ def load_demo_base(dim: int, rng: np.random.Generator) -> np.ndarray:
     import django
 
     django.setup()
-    from search.services import _stored_vectors, encoder_get
+    from search.indexing import encoder_get, stored_vectors
 
-    _, vectors = _stored_vectors(encoder_get().version)
+    _, vectors = stored_vectors(encoder_get().version)
     if len(vectors) == 0:
         raise SystemExit("no stored embeddings: run seed_demo, train_clip and reindex first")
     rotation, _ = np.linalg.qr(rng.standard_normal((dim, vectors.shape[1])))  # orthonormal columns

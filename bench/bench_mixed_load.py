@@ -52,7 +52,7 @@ from search.encoder import register_model_configs
 from search.clip_train import save_checkpoint
 register_model_configs(); torch.manual_seed(0)
 save_checkpoint(open_clip.create_model("atlas-clip-tiny"), Path(settings.SEARCH_CLIP_PRETRAINED), metadata={"note": "bench: random init"})
-from search.services import index_rebuild
+from search.indexing import index_rebuild
 build = index_rebuild(full=True)
 from tests.generation.gaps_helpers import tiny_checkpoint
 tiny_checkpoint(Path(settings.GAN_ROOT))

@@ -35,17 +35,18 @@ from django.conf import settings  # noqa: E402
 
 from atlas.models import Condition, Image  # noqa: E402
 from atlas.skin import FITZPATRICK_TONE_WORDS, roman  # noqa: E402
-from search import services  # noqa: E402
+from search import indexing  # noqa: E402
+from search import query as search_query  # noqa: E402
 from search.clip_train import is_heldout, metadata_path  # noqa: E402
 
 
 def main() -> None:
-    encoder = services.encoder_get()
+    encoder = indexing.encoder_get()
     meta_file = metadata_path(Path(settings.SEARCH_CLIP_PRETRAINED))
     fraction = json.loads(meta_file.read_text())["config"]["holdout_fraction"] if meta_file.exists() else 0.2
     rows = list(Image.objects.public().values_list("id", "sha256", "condition__slug", "fitzpatrick_type", "case_id"))
     held = [r for r in rows if is_heldout(r[1], fraction)]
-    ids, vectors = services._stored_vectors(encoder.version, [r[0] for r in held])
+    ids, vectors = indexing.stored_vectors(encoder.version, [r[0] for r in held])
     info = {r[0]: r for r in held}
     slugs = np.array([info[i][2] for i in ids])
     types = np.array([info[i][3] or 0 for i in ids])
@@ -116,7 +117,7 @@ def main() -> None:
     for number, slug in enumerate(sorted(set(slugs))):
         for t in (1, 3, 5):
             photo = render_case(condition=slug, fitzpatrick_type=t, seed=9_000_000 + number * 10 + t)[0]
-            hits = services.search_image(data=photo.jpeg, k=10).hits
+            hits = search_query.search_image(data=photo.jpeg, k=10).hits
             top1.append(hits[0].image.condition.slug == slug)
             p10.append(np.mean([h.image.condition.slug == slug for h in hits]))
             count += 1

@@ -30,7 +30,7 @@ django.setup()
 import numpy as np  # noqa: E402
 
 from atlas.models import Condition, Image  # noqa: E402
-from search import services  # noqa: E402
+from search import indexing, query  # noqa: E402
 from search.models import ImageEmbedding  # noqa: E402
 
 
@@ -49,20 +49,20 @@ def timed(fn, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    encoder = services.encoder_get()
+    encoder = indexing.encoder_get()
     images = Image.objects.public().count()
     print(f"demo atlas: {images} public images; model {encoder.version}; {os.cpu_count()} CPUs shared with other jobs")
     conditions = list(Condition.objects.exclude(slug="other").values_list("name", flat=True))
     tones = ["light", "dark", "very dark", "medium", "fair", "dark brown"]
     queries = [f"{c} on {t} skin" for c in conditions for t in tones][:120]
-    services.search_text(query=queries[0], k=10)  # warm: model, index, database connection
+    query.search_text(query=queries[0], k=10)  # warm: model, index, database connection
 
-    text_total = timed(lambda it=iter(queries): services.search_text(query=next(it), k=10), len(queries))
+    text_total = timed(lambda it=iter(queries): query.search_text(query=next(it), k=10), len(queries))
     encode_only = timed(lambda it=iter(queries): encoder.embed_texts([next(it)]), len(queries))
-    index, _, _ = services._index_for(encoder.version)
+    index, _, _ = query._index_for(encoder.version)
     vectors = encoder.embed_texts(queries)
     index_only = timed(lambda it=iter(vectors): index.search(next(it), 10), len(vectors))
-    filtered = timed(lambda it=iter(queries): services.search_text(query=next(it), k=10, filters=services.SearchFilters(skin_types=(5, 6))), len(queries))
+    filtered = timed(lambda it=iter(queries): query.search_text(query=next(it), k=10, filters=query.SearchFilters(skin_types=(5, 6))), len(queries))
     print(f"search_text (encode + index + rows), {len(queries)} queries: {percentiles(text_total)}")
     print(f"  of which encode_text alone: {percentiles(encode_only)}; index.search alone: {percentiles(index_only)}")
     print(f"  with an explicit skin-type filter (V-VI): {percentiles(filtered)}")
@@ -72,8 +72,8 @@ def main() -> None:
     for image in sample:
         with image.file.open("rb") as handle:
             photos.append(handle.read())
-    photo_total = timed(lambda it=iter(photos): services.search_image(data=next(it), k=10), len(photos))
-    same = sum(services.search_image(data=d, k=1).hits[0].image.pk == im.pk for d, im in zip(photos, sample, strict=True))
+    photo_total = timed(lambda it=iter(photos): query.search_image(data=next(it), k=10), len(photos))
+    same = sum(query.search_image(data=d, k=1).hits[0].image.pk == im.pk for d, im in zip(photos, sample, strict=True))
     print(f"search_image (decode + encode + index + rows), {len(photos)} photos of {sample[0].width}px: {percentiles(photo_total)}; "
           f"the photo itself ranked first {same}/{len(photos)}")
 
@@ -81,14 +81,14 @@ def main() -> None:
     ids = list(Image.objects.public().order_by("?").values_list("id", flat=True)[: max(1, images // 100)])
     ImageEmbedding.objects.filter(image_id__in=ids, model_version=encoder.version).delete()
     started = time.perf_counter()
-    build = services.index_rebuild()
+    build = indexing.index_rebuild()
     incremental = time.perf_counter() - started
     started = time.perf_counter()
-    services.index_rebuild(full=True)
+    indexing.index_rebuild(full=True)
     full_index = time.perf_counter() - started
     ImageEmbedding.objects.filter(model_version=encoder.version).delete()
     started = time.perf_counter()
-    scratch = services.index_rebuild(full=True)
+    scratch = indexing.index_rebuild(full=True)
     from_scratch = time.perf_counter() - started
     print(f"reindex with {len(ids)} new images (1%): incremental {incremental:.2f}s (embedded {build.embedded_count}, full={build.full}); "
           f"full index rebuild from stored vectors {full_index:.2f}s; re-embed all {scratch.embedded_count} + rebuild {from_scratch:.2f}s "

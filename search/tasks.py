@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from search import services
+from search import indexing
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
 def embed_image_task(image_id: int) -> None:
     """After-ingest follow-up: store the new image's vector; the next reindex indexes it."""
-    services.embeddings_update(image_ids=[image_id])
+    indexing.embeddings_update(image_ids=[image_id])
 
 
 @shared_task(acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
 def reindex_task(full: bool = False) -> int:
     """Nightly (beat) and on demand: embed what is new, drop what is gone, publish a new index."""
-    return services.index_rebuild(full=full).pk
+    return indexing.index_rebuild(full=full).pk

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from atlas.services.ingestion import IngestionError
-from search.services import SearchError, SearchUnavailable
+from search.errors import SearchError, SearchUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 
 from atlas.models import Condition, Image, Source
 from atlas.selectors import images_for_listing
-from search.services import SearchFilters
+from search.query import SearchFilters
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
 from atlas.selectors import coverage_matrix, image_for_detail
 from atlas.services.ingestion import image_ingest
-from search.services import SearchResult, search_image, search_similar, search_text
+from search.query import SearchResult, search_image, search_similar, search_text
 
 _SEARCH_UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="Search is not ready (no model or index).")}
 

@@ -20,7 +20,8 @@ DEMO_PASSWORD = "demo-password"
 def demo_prepare(*, say: Callable[[str], None], seed_images: Callable[[], None]) -> None:
     # Imported here: the catalogue app does not depend on the ML apps at import time.
     from generation.services import demo_checkpoint_ensure
-    from search.services import demo_model_ensure, index_rebuild
+    from search.indexing import index_rebuild
+    from search.training import demo_model_ensure
 
     if Source.objects.filter(is_procedural=True, images__isnull=False).exists():
         say("demo atlas: already present")

@@ -1,6 +1,6 @@
 """What the search page shows for a query: ranked search hits, or the catalogue filtered.
 
-Text, "more like this" and photo queries go to the search engine (search.services). Plain
+Text, "more like this" and photo queries go to the search engine (search.query). Plain
 filtering (condition, skin type, real/synthetic) needs no model and reads the catalogue, which
 is also what the page falls back to, with a clear note, while search is unavailable (no model
 or index yet).
@@ -18,10 +18,10 @@ from django.db.models import Case, IntegerField, Value, When
 from atlas.models import Condition, Image
 from atlas.selectors import images_for_listing
 from atlas.web.forms import SearchQuery
-from search.services import (
+from search.errors import SearchUnavailable
+from search.query import (
     SearchFilters,
     SearchResult,
-    SearchUnavailable,
     query_interpret,
     search_image,
     search_similar,

@@ -30,7 +30,7 @@ from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES, roman
 from atlas.web.forms import PhotoSearchForm, SearchForm, SearchQuery
 from atlas.web.results import Results, results_for_photo, results_for_query, similar_to
 from atlas.web.uploads import ENVELOPE_BYTES, InMemoryPhotoHandler, photo_upload_limit
-from search.services import SearchError
+from search.errors import SearchError
 
 PAGE_SIZE = 24
 PHOTO_RESULTS = 24  # a photo search shows one page: the photo is not kept, so there is no page 2

@@ -53,13 +53,13 @@ def api_client_for(db):
 @pytest.fixture
 def catalogue(search_settings, add_image):
     """Melanoma on every skin type, tinea on II and V, one synthetic, one hidden; indexed."""
-    from search import services
+    from search import indexing, query
 
     images = [add_image("melanoma", skin_type=t) for t in range(1, 7)]
     images += [add_image("tinea", skin_type=t) for t in (2, 5)]
     images.append(add_image("melanoma", skin_type=6, origin="synthetic"))
     images.append(add_image("melanoma", skin_type=5, is_public=False))
-    services.index_rebuild()
+    indexing.index_rebuild()
     return images
 
 

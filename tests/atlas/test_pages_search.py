@@ -19,7 +19,7 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from atlas.models import Image
-from search import services
+from search import indexing, query
 from search.models import ImageEmbedding
 from tests.conftest import make_image_bytes
 from tests.search.conftest import add_image, search_settings, tiny_checkpoint  # noqa: F401  (fixtures)
@@ -47,7 +47,7 @@ def catalogue(add_image):  # noqa: F811
 
 @pytest.fixture
 def indexed(search_settings, catalogue):  # noqa: F811
-    services.index_rebuild()
+    indexing.index_rebuild()
     return catalogue
 
 
@@ -56,9 +56,9 @@ def no_model(settings, tmp_path):
     settings.SEARCH_CLIP_MODEL = "atlas-clip-tiny"
     settings.SEARCH_CLIP_PRETRAINED = str(tmp_path / "no-such-checkpoint.pt")
     settings.SEARCH_INDEX_DIR = tmp_path / "no-index"
-    services.reset_caches()
+    query.reset_caches()
     yield
-    services.reset_caches()
+    query.reset_caches()
 
 
 def shown(response) -> set[str]:

@@ -10,7 +10,7 @@ from atlas.demo.prepare import DEMO_USERNAME, demo_user_ensure
 from atlas.services.ingestion import Box, image_ingest
 from generation.models import GanCheckpoint
 from generation.services import DEMO_CHECKPOINT, demo_checkpoint_ensure
-from search import services as search_services
+from search import training as search_services
 from search.clip_train import data_fingerprint
 from tests.conftest import make_image_bytes
 

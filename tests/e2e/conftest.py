@@ -20,7 +20,7 @@ from PIL import ImageDraw, ImageFilter
 from atlas.models import Condition, Image, Source
 from atlas.services.ingestion import Box, image_ingest
 from atlas.skin import FITZPATRICK_SWATCH
-from search import services
+from search import indexing, query
 from tests.search.conftest import search_settings, tiny_checkpoint  # noqa: F401  (fixtures, reused)
 
 CHROMIUM = Path(os.environ.get("ATLAS_CHROMIUM", "/usr/bin/chromium"))
@@ -124,7 +124,7 @@ def atlas(search_settings, source: Source):  # noqa: F811
 @pytest.fixture
 def indexed_atlas(atlas):
     """The atlas, embedded with the tiny CLIP and indexed: text, photo and similar search work."""
-    services.index_rebuild()
+    indexing.index_rebuild()
     return atlas
 
 

@@ -18,7 +18,7 @@ def free_port() -> int:
 @pytest.fixture
 def indexed(search_settings, add_image):  # noqa: F811
     """Six public images, embedded and indexed (index version = the build's id)."""
-    from search.services import index_rebuild
+    from search.indexing import index_rebuild
 
     images = [add_image(slug, skin_type=t) for slug in ("melanoma", "psoriasis") for t in (2, 4, 6)]
     build = index_rebuild(full=True)

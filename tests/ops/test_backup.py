@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 SEED = """
 from atlas.models import Condition, Source
 from atlas.services.ingestion import image_ingest
-from search.services import index_rebuild
+from search.indexing import index_rebuild
 from tests.conftest import make_image_bytes
 source = Source.objects.create(name="Clinic", slug="clinic", licence="CC-BY-4.0")
 for n, (slug, t) in enumerate([(s, t) for s in ("melanoma", "psoriasis", "tinea") for t in (1, 3, 5, 6)]):
@@ -37,7 +37,7 @@ call_command("migrate", interactive=False, verbosity=0)
 """
 QUERY = """
 import json
-from search.services import search_text
+from search.query import search_text
 r = search_text(query="psoriasis on dark skin", k=8)
 s = search_text(query="scaly patch", k=8)
 print("RESULT=" + json.dumps([r.index_version, [(str(h.image.public_id), round(h.score, 5)) for h in r.hits + s.hits]]))

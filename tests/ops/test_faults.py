@@ -284,7 +284,7 @@ def _reindex_killed_while_writing() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     faiss.write_index = write_half_then_die
-    from search.services import index_rebuild
+    from search.indexing import index_rebuild
 
     index_rebuild(full=True)
     os._exit(3)  # not reached
@@ -292,7 +292,8 @@ def _reindex_killed_while_writing() -> None:
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_worker_killed_during_reindex_leaves_the_live_index_and_the_next_run_completes(indexed, add_image, settings):
-    from search.services import index_store, reset_caches, search_text
+    from search.indexing import index_store
+    from search.query import reset_caches, search_text
 
     _, first = indexed
     before = [h.image.pk for h in search_text(query="melanoma").hits]
@@ -315,7 +316,7 @@ def test_worker_killed_during_reindex_leaves_the_live_index_and_the_next_run_com
     reset_caches()
     assert [h.image.pk for h in search_text(query="melanoma").hits] == before  # still served
 
-    from search.services import index_rebuild
+    from search.indexing import index_rebuild
 
     second = index_rebuild()
     assert second.status == "succeeded" and second.vector_count == 7

@@ -72,7 +72,7 @@ def test_old_index_fails_when_a_limit_is_set(client, healthy, settings):
     settings.HEALTH_INDEX_MAX_AGE_HOURS = 1
     import json
 
-    from search.services import index_store
+    from search.indexing import index_store
 
     pointer = index_store().read_pointer()
     index_store().pointer_path.write_text(json.dumps({**pointer, "published": pointer["published"] - 7200}))

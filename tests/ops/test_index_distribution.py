@@ -7,7 +7,8 @@ from django.core.files.storage import default_storage
 
 from search import distribution
 from search.index import IndexStore, LiveIndex
-from search.services import index_rebuild, index_store, reset_caches, search_text
+from search.indexing import index_rebuild, index_store
+from search.query import reset_caches, search_text
 
 pytestmark = pytest.mark.django_db
 

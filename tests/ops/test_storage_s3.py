@@ -18,7 +18,8 @@ from atlas.models import Condition, Image
 from atlas.services.ingestion import IngestionError, image_ingest
 from search import distribution
 from search.index import IndexStore
-from search.services import index_rebuild, search_text
+from search.indexing import index_rebuild
+from search.query import search_text
 from tests.conftest import make_image_bytes
 from tests.ops.conftest import free_port
 
@@ -94,7 +95,7 @@ def test_index_is_published_to_the_bucket_and_fetched_by_a_replica(s3, search_se
     replica = IndexStore(tmp_path / "replica")
     assert distribution.index_fetch(store=replica) == build.pk
     settings.SEARCH_INDEX_DIR = replica.directory
-    from search.services import reset_caches
+    from search.query import reset_caches
 
     reset_caches()
     result = search_text(query="melanoma")

@@ -6,7 +6,7 @@ import pytest
 
 from atlas.models import Condition, Source
 from atlas.services.ingestion import image_ingest
-from search import services
+from search import indexing, query
 from tests.conftest import make_image_bytes
 
 MODEL = "atlas-clip-tiny"
@@ -35,9 +35,9 @@ def search_settings(settings, tiny_checkpoint, tmp_path):
     settings.SEARCH_CLIP_PRETRAINED = str(tiny_checkpoint)
     settings.SEARCH_CLIP_DEVICE = "cpu"
     settings.SEARCH_INDEX_DIR = tmp_path / "index"
-    services.reset_caches()
+    query.reset_caches()
     yield settings
-    services.reset_caches()
+    query.reset_caches()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from search.services import SearchUnavailable, index_rebuild
+from search.errors import SearchUnavailable
+from search.indexing import index_rebuild
 
 
 class Command(BaseCommand):

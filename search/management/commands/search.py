@@ -2,7 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from search.services import SearchError, SearchFilters, SearchUnavailable, search_text
+from search.errors import SearchError, SearchUnavailable
+from search.query import SearchFilters, search_text
 
 
 class Command(BaseCommand):

@@ -2,7 +2,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from search.services import SearchUnavailable, clip_model_train
+from search.errors import SearchUnavailable
+from search.training import clip_model_train
 
 
 class Command(BaseCommand):

@@ -5,9 +5,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from atlas.models import Image
-from search import services
+from search import indexing, query
 from search.models import ImageEmbedding, IndexBuild
-from search.services import SearchError, SearchFilters, query_interpret, search_image, search_similar, search_text
+from search.errors import SearchError, SearchUnavailable
+from search.query import SearchFilters, query_interpret, search_image, search_similar, search_text
 from tests.conftest import make_image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,7 @@ def atlas(search_settings, add_image):
     """Six melanoma (types 1-6), tinea, eczema and a few more: a small indexed catalogue."""
     images = [add_image("melanoma", skin_type=t) for t in range(1, 7)]
     images += [add_image(slug, skin_type=t) for slug in ("tinea", "eczema", "psoriasis") for t in (2, 5)]
-    services.index_rebuild()
+    indexing.index_rebuild()
     return images
 
 
@@ -34,20 +35,20 @@ def test_a_reindex_embeds_only_images_without_a_vector(atlas, add_image):
     first = IndexBuild.objects.get()
     assert first.status == "succeeded" and first.embedded_count == 12 and first.vector_count == 12
     new = add_image("acne", skin_type=4)
-    build = services.index_rebuild()
+    build = indexing.index_rebuild()
     assert (build.embedded_count, build.vector_count, build.full) == (1, 13, False)
     assert ImageEmbedding.objects.filter(image=new).count() == 1
-    assert services.index_rebuild().embedded_count == 0
+    assert indexing.index_rebuild().embedded_count == 0
 
 
 def test_a_reindex_drops_deleted_and_hidden_images(atlas):
     hidden, deleted = atlas[0], atlas[1]
     Image.objects.filter(pk=hidden.pk).update(is_public=False)
     deleted.delete()
-    build = services.index_rebuild()
+    build = indexing.index_rebuild()
     assert build.vector_count == 10 and build.dropped_count == 2
     assert not ImageEmbedding.objects.filter(image_id__in=[hidden.pk, deleted.pk]).exists()
-    index, _, _ = services._index_for(build.model_version)
+    index, _, _ = query._index_for(build.model_version)
     assert not {hidden.pk, deleted.pk} & set(index.ids().tolist())
 
 
@@ -173,13 +174,13 @@ def test_bad_uploads_are_refused(atlas, settings):
 
 
 def test_a_corrupt_index_falls_back_to_exact_search_and_reindex_repairs_it(atlas):
-    pointer = services.index_store().read_pointer()
-    (services.index_store().directory / pointer["file"]).write_bytes(b"garbage" * 100)
-    services.reset_caches()
+    pointer = indexing.index_store().read_pointer()
+    (indexing.index_store().directory / pointer["file"]).write_bytes(b"garbage" * 100)
+    query.reset_caches()
     result = search_text(query="melanoma", k=3)
     assert "corrupt" in result.fallback and result.index_version == "exact-fallback"
     assert len(result.hits) == 3
-    build = services.index_rebuild()
+    build = indexing.index_rebuild()
     assert build.full  # the unreadable live index was rebuilt from stored vectors
     repaired = search_text(query="melanoma", k=3)
     assert repaired.fallback == "" and repaired.index_version == str(build.pk)
@@ -187,7 +188,7 @@ def test_a_corrupt_index_falls_back_to_exact_search_and_reindex_repairs_it(atlas
 
 def test_no_index_and_no_vectors_is_unavailable_not_a_crash(search_settings, add_image):
     add_image("acne")
-    with pytest.raises(services.SearchUnavailable, match="reindex"):
+    with pytest.raises(SearchUnavailable, match="reindex"):
         search_text(query="acne")
 
 

@@ -1,0 +1,230 @@
+"""Embeddings and index builds (the Django side): embed what is new, build, publish.
+
+`index_rebuild` embeds public images that have no vector for the current model, then updates
+the live index (or rebuilds it) and publishes a new version with an atomic swap; job state
+lives on the IndexBuild row. The ML lives in encoder.py and index.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from atlas.models import Image
+from atlas.services.ingestion import stored_image_pixels
+from search import distribution
+from search.encoder import Encoder, EncoderUnavailable, load_encoder
+from search.errors import SearchUnavailable
+from search.index import IndexSpec, IndexStore, IndexUnavailable, VectorIndex, choose_spec
+from search.models import ImageEmbedding, IndexBuild
+
+logger = logging.getLogger(__name__)
+
+
+# --- the encoder ----------------------------------------------------------------------------
+
+
+def encoder_get() -> Encoder:
+    """The process-wide encoder for the configured model (loaded on first use)."""
+    try:
+        return load_encoder(
+            settings.SEARCH_CLIP_MODEL,
+            str(settings.SEARCH_CLIP_PRETRAINED),
+            settings.SEARCH_CLIP_DEVICE,
+            settings.SEARCH_EMBED_BATCH_SIZE,
+            settings.SEARCH_TORCH_THREADS,
+        )
+    except EncoderUnavailable as exc:
+        raise SearchUnavailable(str(exc)) from exc
+
+
+def open_pixels(image: Image) -> PILImage.Image:
+    # The thumbnail (256 px) is larger than the default model's input and much cheaper to decode.
+    for name in (image.thumbnail.name, image.file.name):
+        if name and default_storage.exists(name):
+            return stored_image_pixels(name)
+    raise FileNotFoundError(f"image {image.pk} has no stored file")
+
+
+# --- embeddings -----------------------------------------------------------------------------
+
+
+@dataclass
+class EmbedReport:
+    model_version: str
+    embedded: int = 0
+    dropped: int = 0
+    failed: list[int] = field(default_factory=list)
+
+
+def embeddings_update(*, image_ids: Iterable[int] | None = None, progress: bool = False, chunk: int = 256) -> EmbedReport:
+    """Embed public images that have no vector for the current model; drop non-public ones' vectors.
+
+    Idempotent: a second run embeds nothing. Deleted images lose their vectors by cascade.
+    """
+    encoder = encoder_get()
+    report = EmbedReport(model_version=encoder.version)
+    hidden = ImageEmbedding.objects.filter(image__is_public=False)
+    if image_ids is not None:
+        image_ids = list(image_ids)
+        hidden = hidden.filter(image_id__in=image_ids)
+    report.dropped = hidden.delete()[0]
+
+    todo = Image.objects.public().exclude(embeddings__model_version=encoder.version).order_by("id")
+    if image_ids is not None:
+        todo = todo.filter(id__in=image_ids)
+    pending = list(todo.values_list("id", flat=True))
+    for start in range(0, len(pending), chunk):
+        batch = list(Image.objects.filter(id__in=pending[start : start + chunk]).order_by("id"))
+        pixels, kept = [], []
+        for image in batch:
+            try:
+                pixels.append(open_pixels(image))
+                kept.append(image)
+            except (OSError, ValueError) as exc:
+                logger.warning("cannot embed image %s: %s", image.pk, exc)
+                report.failed.append(image.pk)
+        if not kept:
+            continue
+        vectors = encoder.embed_images(pixels, progress=progress)
+        ImageEmbedding.objects.bulk_create(
+            [ImageEmbedding(image=im, model_version=encoder.version, vector=_to_bytes(v)) for im, v in zip(kept, vectors, strict=True)],
+            ignore_conflicts=True,  # a concurrent run embedded it first: same vector, nothing to do
+        )
+        report.embedded += len(kept)
+    return report
+
+
+def _to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def stored_vectors(model_version: str, image_ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of public images for one model version."""
+    rows = ImageEmbedding.objects.filter(model_version=model_version, image__is_public=True)
+    if image_ids is not None:
+        rows = rows.filter(image_id__in=image_ids)
+    pairs = list(rows.order_by("image_id").values_list("image_id", "vector"))
+    if not pairs:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    ids = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
+    vectors = np.stack([np.frombuffer(bytes(p[1]), dtype="<f4") for p in pairs])
+    return ids, vectors
+
+
+# --- index builds ---------------------------------------------------------------------------
+
+
+def index_store() -> IndexStore:
+    return IndexStore(settings.SEARCH_INDEX_DIR)
+
+
+def _spec_for(n: int) -> IndexSpec:
+    return choose_spec(n, flat_max=settings.SEARCH_INDEX_FLAT_MAX, nprobe=settings.SEARCH_INDEX_NPROBE)
+
+
+def index_rebuild(*, full: bool = False, progress: bool = False) -> IndexBuild:
+    """Embed what is new, then publish a new index version (atomic swap); job state on the row.
+
+    Incremental (default): load the live index, remove ids whose images are gone or hidden,
+    add the new vectors. Full (or when the model, or the index layout for this size, changed,
+    or the live index is unreadable): rebuild from all stored vectors.
+    """
+    build = IndexBuild.objects.create(full=full)
+    try:
+        started = time.monotonic()
+        report = embeddings_update(progress=progress)
+        build.model_version = report.model_version
+        build.embedded_count = report.embedded
+        build.embed_seconds = time.monotonic() - started
+
+        started = time.monotonic()
+        with _faiss_threads(os.cpu_count() or 1):
+            index, build.full, build.dropped_count = _updated_index(report.model_version, full=full)
+        if build.full:  # nothing was removed from a live index; count the vectors deleted instead
+            build.dropped_count = report.dropped
+        build.index_seconds = time.monotonic() - started
+        if len(index) == 0:
+            raise SearchUnavailable("no embedded public images: nothing to index")
+        build.path = str(index_store().publish(index, version=build.pk, model_version=report.model_version))
+        if settings.SEARCH_INDEX_PUBLISH:  # web replicas on other hosts fetch it from storage
+            distribution.index_upload(store=index_store())
+        build.kind, build.vector_count = index.spec.kind, len(index)
+        build.status = IndexBuild.Status.SUCCEEDED
+    except Exception as exc:
+        build.status, build.error = IndexBuild.Status.FAILED, f"{type(exc).__name__}: {exc}"
+        logger.exception("index build %s failed", build.pk)
+        raise
+    finally:
+        build.finished_at = timezone.now()
+        build.save()
+    return build
+
+
+def _updated_index(model_version: str, *, full: bool) -> tuple[VectorIndex, bool, int]:
+    """The index to publish, whether it was built from scratch, and how many ids it dropped."""
+    wanted = set(
+        ImageEmbedding.objects.filter(model_version=model_version, image__is_public=True).values_list("image_id", flat=True)
+    )
+    live = None if full else _live_for_update(model_version, len(wanted))
+    if live is None:
+        ids, vectors = stored_vectors(model_version)
+        if len(ids) == 0:
+            return VectorIndex.empty(1, IndexSpec("flat")), True, 0
+        return VectorIndex.build(ids, vectors, spec=_spec_for(len(ids))), True, 0
+    present = set(live.ids().tolist())
+    dropped = live.remove(np.fromiter(present - wanted, dtype=np.int64))
+    new_ids = sorted(wanted - present)
+    for start in range(0, len(new_ids), 5000):
+        ids, vectors = stored_vectors(model_version, new_ids[start : start + 5000])
+        live.add(ids, vectors)
+    return live, False, dropped
+
+
+def _live_for_update(model_version: str, size: int) -> VectorIndex | None:
+    if settings.SEARCH_INDEX_PUBLISH:  # a fresh worker host starts from the newest published version
+        distribution.index_fetch_quietly(store=index_store())
+    try:
+        index, pointer = index_store().load_current()
+    except IndexUnavailable as exc:
+        logger.warning("rebuilding the index from scratch: %s", exc)
+        return None
+    if pointer.get("model_version") != model_version:
+        logger.info("model changed (%s -> %s): full rebuild", pointer.get("model_version"), model_version)
+        return None
+    if index.spec.kind != _spec_for(size).kind:
+        logger.info("collection size %d calls for a %s index: full rebuild", size, _spec_for(size).kind)
+        return None
+    return index
+
+
+
+@contextmanager
+def _faiss_threads(count: int):
+    """All cores for building an index (k-means, adding), then back to the query setting."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def after_demo_seed(summary) -> str:
+    """An ATLAS_AFTER_DEMO_SEED hook: embed and index new demo images when a model exists."""
+    try:
+        build = index_rebuild()
+    except SearchUnavailable as exc:
+        return f"search: not indexed yet ({exc})"
+    return f"search: index version {build.pk} with {build.vector_count} vectors (embedded {build.embedded_count})"

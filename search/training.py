@@ -1,0 +1,84 @@
+"""The offline search model: train_clip on the catalogue, and the demo model shipped in the repository."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from atlas.models import Image
+from search.errors import SearchUnavailable
+from search.indexing import open_pixels
+
+logger = logging.getLogger(__name__)
+
+
+# --- training the offline model -------------------------------------------------------------
+
+
+def clip_samples() -> list:
+    """(image, caption metadata) for every public image: the training data of train_clip."""
+    from search.clip_train import CaptionMeta, Sample
+
+    samples = []
+    for image in Image.objects.public().select_related("condition").order_by("id"):
+        meta = CaptionMeta(
+            condition=image.condition.name,
+            synonyms=tuple(image.condition.synonyms),
+            fitzpatrick_type=image.fitzpatrick_type,
+            body_site=image.body_site,
+            origin=image.origin,
+        )
+        samples.append(Sample(key=image.sha256, meta=meta, load=lambda image=image: open_pixels(image)))
+    return samples
+
+
+def clip_model_train(*, preset: str = "fast", epochs: int | None = None, out: str = "", command: str = ""):
+    """Train the small open_clip model on the catalogue and save it where settings load it from."""
+    from pathlib import Path
+
+    from search.clip_train import preset as make_config
+    from search.clip_train import train
+
+    config = make_config(preset, epochs=epochs, model_name=settings.SEARCH_CLIP_MODEL)
+    samples = clip_samples()
+    if len(samples) < 2:
+        raise SearchUnavailable(f"the catalogue has {len(samples)} public images; train_clip needs some (run seed_demo)")
+    return train(samples, config=config, out_path=Path(out or settings.SEARCH_CLIP_PRETRAINED), command=command)
+
+
+# --- the demo model shipped in the repository ---------------------------------------------
+
+DEMO_MODEL_DIR = settings.BASE_DIR / "search" / "demo_model"
+
+
+def demo_model_ensure(*, train_if_stale: bool = True) -> str:
+    """Make sure the configured CLIP checkpoint exists, without training when we can avoid it.
+
+    The repository ships the fast-preset model that `train_clip` made on the default demo
+    atlas (search/demo_model/, with the command and data fingerprint beside it). When the
+    catalogue's fingerprint matches, that file is copied to SEARCH_CLIP_PRETRAINED; when it
+    does not (other data, other seed), the model is trained here, which takes minutes.
+    """
+    import json
+    import shutil
+    from pathlib import Path
+
+    from search.clip_train import data_fingerprint
+
+    target = Path(settings.SEARCH_CLIP_PRETRAINED)
+    if target.exists():
+        return f"search model: {target} present"
+    shipped = DEMO_MODEL_DIR / f"{settings.SEARCH_CLIP_MODEL}.pt"
+    meta_path = shipped.with_suffix(".json")
+    catalogue = data_fingerprint(clip_samples())
+    if shipped.exists() and meta_path.exists() and json.loads(meta_path.read_text())["data_fingerprint"] == catalogue:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shipped, target)
+        shutil.copyfile(meta_path, target.with_suffix(".json"))
+        return f"search model: copied the shipped demo model (data fingerprint {catalogue} matches)"
+    if not train_if_stale:
+        return f"search model: none for this catalogue (fingerprint {catalogue}); run train_clip"
+    logger.warning("no shipped search model fits this catalogue (fingerprint %s): training one (minutes)", catalogue)
+    clip_model_train(preset="fast", command="python manage.py train_clip --preset fast")
+    return "search model: trained with train_clip --preset fast"
