@@ -1,5 +1,9 @@
 """The seed taxonomy: the 26 conditions + "other" of the teledermatology study the patent
 text cites (Liu et al. 2019). Loaded by a data migration; editable in the admin afterwards.
+
+Synonyms are what search understands (search/interpret.py). A lay phrase may be listed under
+several conditions when it can mean any of them ("white patches": vitiligo and tinea versicolor;
+"mole that changed": melanoma as well as a benign mole); search then ranks all of them first.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ SEED_CONDITIONS: tuple[ConditionSeed, ...] = (
     ConditionSeed("folliculitis", "Folliculitis", "infectious", ("infected hair follicles", "razor bumps", "hot tub rash")),
     ConditionSeed("hidradenitis", "Hidradenitis", "inflammatory", ("hidradenitis suppurativa", "acne inversa", "HS")),
     ConditionSeed("lentigo", "Lentigo", "pigmentary", ("lentigines", "liver spot", "age spot", "sun spot")),
-    ConditionSeed("melanocytic-nevus", "Melanocytic nevus", "benign_neoplasm", ("mole", "nevus", "naevus", "beauty mark")),
-    ConditionSeed("melanoma", "Melanoma", "malignant", ("malignant melanoma", "skin cancer mole")),
+    ConditionSeed("melanocytic-nevus", "Melanocytic nevus", "benign_neoplasm", ("mole", "nevus", "naevus", "beauty mark", "changing mole", "mole that changed", "mole that has changed")),
+    ConditionSeed("melanoma", "Melanoma", "malignant", ("malignant melanoma", "skin cancer mole", "changing mole", "mole that changed", "mole that has changed")),
     ConditionSeed("post-inflammatory-hyperpigmentation", "Post-inflammatory hyperpigmentation", "pigmentary", ("PIH", "dark marks", "dark spots after acne")),
     ConditionSeed("psoriasis", "Psoriasis", "inflammatory", ("plaque psoriasis", "scaly plaques")),
     ConditionSeed("scc-sccis", "SCC/SCCIS", "malignant", ("squamous cell carcinoma", "squamous cell carcinoma in situ", "Bowen's disease", "SCC")),
@@ -37,9 +41,9 @@ SEED_CONDITIONS: tuple[ConditionSeed, ...] = (
     ConditionSeed("skin-tag", "Skin tag", "benign_neoplasm", ("acrochordon", "soft fibroma")),
     ConditionSeed("stasis-dermatitis", "Stasis dermatitis", "inflammatory", ("venous eczema", "gravitational eczema", "venous stasis")),
     ConditionSeed("tinea", "Tinea", "infectious", ("ringworm", "athlete's foot", "jock itch", "dermatophytosis", "fungal infection")),
-    ConditionSeed("tinea-versicolor", "Tinea versicolor", "infectious", ("pityriasis versicolor", "sun fungus")),
+    ConditionSeed("tinea-versicolor", "Tinea versicolor", "infectious", ("pityriasis versicolor", "sun fungus", "white patches", "pale patches", "light patches")),
     ConditionSeed("urticaria", "Urticaria", "inflammatory", ("hives", "nettle rash", "welts")),
     ConditionSeed("verruca-vulgaris", "Verruca vulgaris", "infectious", ("common wart", "wart", "warts")),
-    ConditionSeed("vitiligo", "Vitiligo", "pigmentary", ("white patches", "leucoderma", "depigmentation")),
+    ConditionSeed("vitiligo", "Vitiligo", "pigmentary", ("white patches", "leucoderma", "depigmentation", "pale patches", "light patches")),
     ConditionSeed("other", "Other", "other", ()),
 )

@@ -181,11 +181,13 @@ def _near_misses(text: str, vocabulary: Vocabulary) -> list[Correction]:
         for start in range(len(words) - n + 1):
             span = words[start : start + n]
             typed = " ".join(span)
-            if any(used[start : start + n]) or len(typed) < FUZZY_MIN_CHARS or all(w in STOP_WORDS for w in span):
+            if any(used[start : start + n]) or len(typed) < FUZZY_MIN_CHARS or any(w in STOP_WORDS for w in span):
                 continue
             if n == 1 and typed in vocabulary.tone_words:
                 continue
-            close = difflib.get_close_matches(typed, by_length.get(n, []), n=1, cutoff=FUZZY_CUTOFF)
+            # Typos rarely touch the first letter; requiring it keeps "with skin" from "skin tag".
+            candidates = [term for term in by_length.get(n, []) if term[0] == typed[0]]
+            close = difflib.get_close_matches(typed, candidates, n=1, cutoff=FUZZY_CUTOFF)
             if close and close[0] != typed:
                 corrections.append(Correction(typed=typed, meant=close[0]))
                 used[start : start + n] = [True] * n
