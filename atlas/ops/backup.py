@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import tarfile
@@ -93,6 +94,31 @@ def model_files() -> list[str]:
     return sorted(set(found))
 
 
+def pg_environment(db: dict | None = None) -> dict[str, str]:
+    """The libpq variables for pg_dump/pg_restore: the password (and everything else) goes
+    through the environment, never argv (visible in `ps`) or a URL (`@`, `:`, `/` break it).
+    A libpq service file works too: OPTIONS["service"] becomes PGSERVICE."""
+    db = db if db is not None else connection.settings_dict
+    options = db.get("OPTIONS") or {}
+    env = {
+        "PGHOST": str(db.get("HOST") or ""),
+        "PGPORT": str(db.get("PORT") or ""),
+        "PGUSER": str(db.get("USER") or ""),
+        "PGPASSWORD": str(db.get("PASSWORD") or ""),
+        "PGDATABASE": str(db.get("NAME") or ""),
+        "PGSERVICE": str(options.get("service") or ""),
+        "PGPASSFILE": str(options.get("passfile") or ""),
+        "PGSSLMODE": str(options.get("sslmode") or ""),
+    }
+    return {key: value for key, value in env.items() if value}
+
+
+def _pg_run(command: list[str]) -> None:
+    # PG* variables of our own environment are dropped first: only this database's count.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    subprocess.run(command, env={**base, **pg_environment()}, check=True)
+
+
 def paths() -> dict[str, str]:
     db = connection.settings_dict
     info = {
@@ -104,22 +130,17 @@ def paths() -> dict[str, str]:
     }
     if connection.vendor == "sqlite":
         info["SQLITE_PATH"] = str(db["NAME"])
-    else:
-        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-        info["PG_URL"] = f"postgresql://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:  # never the password: this is printed
+        info.update({k: v for k, v in pg_environment(db).items() if k != "PGPASSWORD"})
     return info
 
 
 # --- whole backups (scripts/backup.sh, scripts/restore.sh) -----------------------------------
 
 
-def _pg_url() -> str:
-    return paths()["PG_URL"]
-
-
 def _database_dump(dest: Path) -> str:
     if connection.vendor == "postgresql":
-        subprocess.run(["pg_dump", "--format=custom", "--no-owner", "--no-acl", "--file", str(dest / "db.pgdump"), _pg_url()], check=True)
+        _pg_run(["pg_dump", "--format=custom", "--no-owner", "--no-acl", "--file", str(dest / "db.pgdump")])
         return "db.pgdump"
     sqlite_copy(source=Path(connection.settings_dict["NAME"]), target=dest / "db.sqlite3")
     return "db.sqlite3"
@@ -165,7 +186,9 @@ def backup_restore(*, src: Path) -> None:
         if connection.vendor != "postgresql":
             raise ValueError("this backup holds a PostgreSQL dump; DATABASE_URL points elsewhere")
         connection.close()
-        subprocess.run(["pg_restore", "--no-owner", "--no-acl", "--exit-on-error", "--dbname", _pg_url(), str(src / "db.pgdump")], check=True)
+        # --dbname is required for pg_restore to connect; its value comes from PGDATABASE.
+        _pg_run(["pg_restore", "--no-owner", "--no-acl", "--exit-on-error", "--dbname",
+                 connection.settings_dict["NAME"], str(src / "db.pgdump")])
     else:
         if connection.vendor != "sqlite":
             raise ValueError("this backup holds a SQLite database; DATABASE_URL points elsewhere")
