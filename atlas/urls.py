@@ -1,14 +1,17 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from atlas import health, metrics
+from atlas import metrics
+from atlas.ops import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("atlas.api.urls")),
     path("generation/", include("generation.urls")),
     path("health/", health.health, name="health"),
+    re_path(r"^health/live/?$", health.live, name="health_live"),  # the process answers
+    re_path(r"^health/ready/?$", health.ready, name="health_ready"),  # the load balancer's probe
     path("metrics", metrics.metrics, name="metrics"),
     path("", include("atlas.web.urls")),
 ]

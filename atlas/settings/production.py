@@ -25,6 +25,6 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Operations ---
 # Load balancers and Prometheus probe these over plain HTTP from inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

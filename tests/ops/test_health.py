@@ -1,4 +1,5 @@
-"""/health/: 200 when every part works, 503 naming the failing parts."""
+"""/health/live, /health/ready (the load balancer's probe) and /health/ (the full report):
+only what stops this host serving answers 503; workers, broker and an old index degrade."""
 
 from __future__ import annotations
 
@@ -39,36 +40,42 @@ def test_healthy_service_answers_200_with_every_part(client, healthy):
     assert response["Cache-Control"].startswith("max-age=0")
 
 
-def test_unreachable_broker_is_named(client, healthy, settings):
+def test_unreachable_broker_degrades_but_does_not_fail(client, healthy, settings):
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     settings.HEALTH_BROKER_TIMEOUT = 0.5
     response = client.get("/health/")
-    assert response.status_code == 503
+    assert response.status_code == 200  # browsing and search never touch the broker
     body = response.json()
-    assert body["failing"] == ["broker"]
+    assert body["status"] == "degraded" and body["failing"] == ["broker"]
     assert "cannot be reached" in body["checks"]["broker"]["detail"]
+    assert client.get("/health/ready").status_code == 200
 
 
-def test_stale_heartbeat_names_the_queue(client, healthy):
+def test_stale_heartbeat_names_the_queue_and_degrades(client, healthy):
+    # One dead GPU worker must not take every web host out of the load balancer.
     WorkerHeartbeat.objects.filter(queue="generation").update(seen_at=timezone.now() - timedelta(hours=1))
     response = client.get("/health/")
-    assert response.status_code == 503
+    assert response.status_code == 200
     body = response.json()
-    assert body["failing"] == ["workers"]
+    assert body["status"] == "degraded" and body["failing"] == ["workers"]
     assert "generation" in body["checks"]["workers"]["detail"] and "default" not in body["checks"]["workers"]["detail"]
+    assert client.get("/health/ready").status_code == 200
 
 
-def test_no_index_is_a_failure(client, search_settings, settings):
+def test_no_index_yet_is_a_warning_search_falls_back(client, search_settings, settings):
     for queue in settings.HEALTH_QUEUES:
         heartbeat_record(queue=queue, hostname="celery@test")
     response = client.get("/health/")
-    assert response.status_code == 503
-    assert response.json()["failing"] == ["index"]
-    assert response.json()["checks"]["gan"]["status"] == "warn"  # no checkpoint: reported, not failing
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["failing"] == []
+    assert body["checks"]["index"]["status"] == "warn" and "exact search" in body["checks"]["index"]["detail"]
+    assert body["checks"]["gan"]["status"] == "warn"  # no checkpoint: reported, not failing
+    assert client.get("/health/ready").status_code == 200
 
 
-def test_old_index_fails_when_a_limit_is_set(client, healthy, settings):
+def test_old_index_degrades_when_a_limit_is_set(client, healthy, settings):
     settings.HEALTH_INDEX_MAX_AGE_HOURS = 1
     import json
 
@@ -77,7 +84,54 @@ def test_old_index_fails_when_a_limit_is_set(client, healthy, settings):
     pointer = index_store().read_pointer()
     index_store().pointer_path.write_text(json.dumps({**pointer, "published": pointer["published"] - 7200}))
     response = client.get("/health/")
-    assert response.status_code == 503 and response.json()["failing"] == ["index"]
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded" and response.json()["failing"] == ["index"]
+    assert client.get("/health/ready").status_code == 200  # an old index still serves
+
+
+def test_a_broken_index_on_this_host_fails_ready_and_health(client, healthy):
+    from search.indexing import index_store
+
+    store = index_store()
+    (store.directory / store.read_pointer()["file"]).unlink()
+    for url in ("/health/ready", "/health/"):
+        response = client.get(url)
+        assert response.status_code == 503, url
+        body = response.json()
+        assert body["status"] == "fail" and body["failing"] == ["index"] and "missing" in body["checks"]["index"]["detail"]
+
+
+def test_ready_checks_the_database_and_the_index_only(client, healthy, monkeypatch):
+    from django.db import OperationalError
+
+    from atlas.ops import health
+
+    def down():
+        raise OperationalError("connection refused")
+
+    def never():
+        raise AssertionError("ready must not probe the broker or the workers")
+
+    monkeypatch.setitem(health.CHECKS, "broker", (never, False))
+    monkeypatch.setitem(health.CHECKS, "workers", (never, False))
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and set(ready.json()["checks"]) == {"database", "index"}
+    assert ready["Cache-Control"].startswith("max-age=0")
+    monkeypatch.setitem(health.CHECKS, "database", (down, True))
+    ready = client.get("/health/ready/")
+    assert ready.status_code == 503 and ready.json()["failing"] == ["database"]
+    assert "connection refused" in ready.json()["checks"]["database"]["detail"]
+
+
+def test_live_answers_without_touching_the_database(client, monkeypatch):
+    from django.db import connection
+
+    def no_database(*args, **kwargs):
+        raise AssertionError("live must not touch the database")
+
+    monkeypatch.setattr(connection, "cursor", no_database)
+    response = client.get("/health/live")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
 def test_heartbeat_task_records_its_worker_and_queue():
