@@ -102,8 +102,10 @@ def test_each_gunicorn_instance_has_its_own_prometheus_directory(tmp_path, monke
     assert not second["dir"].exists() and samples.exists()
 
 
-def _without_settings_module(*command: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+def _without_settings_module(*command: str, var: Path | None = None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
+    if var is not None:  # should it start after all, it must not touch the checkout's var/ broker
+        clean["ATLAS_VAR_DIR"] = str(var)
     return subprocess.run(command, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
 
 
@@ -115,9 +117,9 @@ def test_the_web_server_refuses_to_start_without_a_settings_module():
     assert explicit.returncode == 0, explicit.stderr
 
 
-def test_celery_refuses_to_start_without_a_settings_module():
+def test_celery_refuses_to_start_without_a_settings_module(tmp_path):
     celery = str(Path(sys.executable).with_name("celery"))
-    result = _without_settings_module(celery, "-A", "atlas", "worker", "--pool", "solo")
+    result = _without_settings_module(celery, "-A", "atlas", "worker", "--pool", "solo", var=tmp_path)
     assert result.returncode != 0 and "DJANGO_SETTINGS_MODULE is not set" in result.stderr
     # Django-free code still imports the project's vocabularies without any settings.
     assert _without_settings_module(sys.executable, "-c", "import atlas.skin, atlas.taxonomy").returncode == 0
