@@ -21,6 +21,7 @@ class LossWeights:
     roi: float = 100.0  # L1 inside the condition's boxes (patent adaptation 2)
     feature_matching: float = 10.0  # L2 at D's second-to-last layer (adaptation 3)
     gan: float = 1.0  # adversarial (min-max) term
+    mode_seeking: float = 0.0  # diversity term for the noise input (0 = off, the patent's setup)
 
 
 class GANLoss(nn.Module):
@@ -32,7 +33,9 @@ class GANLoss(nn.Module):
             raise ValueError(f"unknown GAN loss {mode!r}: use vanilla or lsgan")
         self.mode = mode
 
-    def forward(self, logits: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    def forward(self, logits: torch.Tensor | list[torch.Tensor], target_is_real: bool) -> torch.Tensor:
+        if isinstance(logits, (list, tuple)):  # a multi-scale D: the mean over its scales
+            return torch.stack([self(x, target_is_real) for x in logits]).mean()
         target = torch.full_like(logits, 1.0 if target_is_real else 0.0)
         if self.mode == "vanilla":
             return F.binary_cross_entropy_with_logits(logits, target)
@@ -54,9 +57,21 @@ def l1_roi(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.
     return ((fake - real).abs() * mask).sum() / covered.clamp(min=1.0)
 
 
-def feature_matching(fake_features: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
-    """L2 (mean squared) between D activations of generated and real pairs; real side is a target."""
+def feature_matching(fake_features, real_features) -> torch.Tensor:
+    """L2 (mean squared) between D activations of generated and real pairs; real side is a target.
+    Lists (a multi-scale D) give the mean over scales."""
+    if isinstance(fake_features, (list, tuple)):
+        return torch.stack([F.mse_loss(f, r.detach()) for f, r in zip(fake_features, real_features)]).mean()
     return F.mse_loss(fake_features, real_features.detach())
+
+
+def mode_seeking(fake_a: torch.Tensor, fake_b: torch.Tensor, noise_a: torch.Tensor, noise_b: torch.Tensor,
+                 eps: float = 1e-5) -> torch.Tensor:
+    """Mode-seeking term (Mao et al., CVPR 2019): two images of the same maps from two noise
+    draws should differ in proportion to their noise. Minimising 1 / ratio pushes G to use
+    the noise instead of collapsing onto one image per map."""
+    ratio = (fake_a - fake_b).abs().mean() / (noise_a - noise_b).abs().mean().clamp(min=eps)
+    return 1.0 / (ratio + eps)
 
 
 def generator_losses(
@@ -69,10 +84,19 @@ def generator_losses(
     real_features: torch.Tensor | None,
     weights: LossWeights,
     gan_loss: GANLoss,
+    noise: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weighted terms and their sum under "total". A term with weight 0 is reported as 0
-    and not computed (feature matching then needs no real_features)."""
+    and not computed (feature matching then needs no real_features).
+
+    Mode seeking needs `noise` and a batch whose second half repeats the first half's maps
+    with other noise (the trainer builds it so)."""
     zero = fake.new_zeros(())
+    half = fake.shape[0] // 2
+    if weights.mode_seeking and noise is not None and half:
+        ms = weights.mode_seeking * mode_seeking(fake[:half], fake[half:2 * half], noise[:half], noise[half:2 * half])
+    else:
+        ms = zero
     terms = {
         "l1": weights.l1 * l1_whole(fake, real) if weights.l1 else zero,
         "roi": weights.roi * l1_roi(fake, real, roi_mask(semantic_map)) if weights.roi else zero,
@@ -80,8 +104,9 @@ def generator_losses(
         if weights.feature_matching and real_features is not None
         else zero,
         "gan": weights.gan * gan_loss(fake_logits, True) if weights.gan else zero,
+        "ms": ms,
     }
-    terms["total"] = terms["l1"] + terms["roi"] + terms["fm"] + terms["gan"]
+    terms["total"] = terms["l1"] + terms["roi"] + terms["fm"] + terms["gan"] + terms["ms"]
     return terms
 
 

@@ -5,6 +5,15 @@ checkerboard fix: every transposed convolution of the generator is replaced by a
 nearest-neighbour 2x resize followed by a 3x3 convolution (`upsample="resize"`, the
 default); `upsample="transposed"` restores the original for the ablation.
 
+Two switchable additions for the demo preset (both off by default, so the patent's
+deterministic setup stays reproducible):
+- a noise input: `noise_channels` planes of per-pixel Gaussian noise (texture) and a
+  `latent_dim` vector broadcast over the map (shape, lighting), concatenated to the semantic
+  map, as BicycleGAN's "add_to_input"; a mode-seeking loss (losses.py) makes G use them;
+- `pad="reflect"`: reflection padding in every convolution, so the borders carry no
+  zero-padding signal the generator could turn into frame lines.
+`MultiscaleDiscriminator` runs PatchGANs on the pair at full and half resolution (pix2pixHD).
+
 Django-free.
 """
 
@@ -27,9 +36,18 @@ def get_norm_layer(name: str = "batch") -> Callable[[int], nn.Module]:
     raise ValueError(f"unknown norm layer {name!r}: use batch, instance or none")
 
 
-def _up(in_ch: int, out_ch: int, upsample: str, bias: bool) -> list[nn.Module]:
+PADS = ("zeros", "reflect")
+
+
+def _check_pad(pad: str) -> str:
+    if pad not in PADS:
+        raise ValueError(f"unknown pad {pad!r}: use zeros or reflect")
+    return pad
+
+
+def _up(in_ch: int, out_ch: int, upsample: str, bias: bool, pad: str = "zeros") -> list[nn.Module]:
     if upsample == "resize":
-        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias)]
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias, padding_mode=pad)]
     if upsample == "transposed":
         return [nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=bias)]
     raise ValueError(f"unknown upsample {upsample!r}: use resize or transposed")
@@ -51,23 +69,24 @@ class UnetBlock(nn.Module):
         use_bias: bool,
         use_dropout: bool = False,
         upsample: str = "resize",
+        pad: str = "zeros",
     ) -> None:
         super().__init__()
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc
-        downconv = nn.Conv2d(input_nc, inner_nc, 4, 2, 1, bias=use_bias)
+        downconv = nn.Conv2d(input_nc, inner_nc, 4, 2, 1, bias=use_bias, padding_mode=pad)
         downrelu, uprelu = nn.LeakyReLU(0.2, True), nn.ReLU(True)
         if outermost:
             down = [downconv]
-            up = [uprelu, *_up(inner_nc * 2, outer_nc, upsample, bias=True), nn.Tanh()]
+            up = [uprelu, *_up(inner_nc * 2, outer_nc, upsample, bias=True, pad=pad), nn.Tanh()]
             layers = [*down, submodule, *up]
         elif innermost:
             down = [downrelu, downconv]
-            up = [uprelu, *_up(inner_nc, outer_nc, upsample, use_bias), norm_layer(outer_nc)]
+            up = [uprelu, *_up(inner_nc, outer_nc, upsample, use_bias, pad), norm_layer(outer_nc)]
             layers = [*down, *up]
         else:
             down = [downrelu, downconv, norm_layer(inner_nc)]
-            up = [uprelu, *_up(inner_nc * 2, outer_nc, upsample, use_bias), norm_layer(outer_nc)]
+            up = [uprelu, *_up(inner_nc * 2, outer_nc, upsample, use_bias, pad), norm_layer(outer_nc)]
             layers = [*down, submodule, *up, *([nn.Dropout(0.5)] if use_dropout else [])]
         self.model = nn.Sequential(*layers)
 
@@ -78,7 +97,12 @@ class UnetBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    """pix2pix U-Net: `num_downs` halvings (8 for 256 -> 1x1), widths ngf..ngf*8."""
+    """pix2pix U-Net: `num_downs` halvings (8 for 256 -> 1x1), widths ngf..ngf*8.
+
+    `forward(map, noise=None)`: with a noise input configured, `noise` is the
+    (B, noise_channels + latent_dim, H, W) tensor from `draw_noise`; None draws it from
+    torch's global generator (training). Same noise, same image.
+    """
 
     def __init__(
         self,
@@ -90,13 +114,20 @@ class UnetGenerator(nn.Module):
         use_dropout: bool = True,
         upsample: str = "resize",
         max_mult: int = 8,
+        noise_channels: int = 0,
+        latent_dim: int = 0,
+        pad: str = "zeros",
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5 (got {num_downs})")
+        if noise_channels < 0 or latent_dim < 0:
+            raise ValueError("noise_channels and latent_dim must be >= 0")
         norm_layer = get_norm_layer(norm)
         use_bias = norm == "instance"
-        kw = {"norm_layer": norm_layer, "use_bias": use_bias, "upsample": upsample}
+        self.map_nc, self.noise_channels, self.latent_dim = input_nc, noise_channels, latent_dim
+        input_nc = input_nc + noise_channels + latent_dim
+        kw = {"norm_layer": norm_layer, "use_bias": use_bias, "upsample": upsample, "pad": _check_pad(pad)}
         # Widths ngf, 2ngf, 4ngf, 8ngf, 8ngf, ... capped at ngf * max_mult (pix2pix: 8).
         width = [ngf * min(2**i, max_mult) for i in range(num_downs)]
         block = UnetBlock(width[-2], width[-1], innermost=True, **kw)
@@ -106,7 +137,23 @@ class UnetGenerator(nn.Module):
             block = UnetBlock(width[level - 1], width[level], submodule=block, use_dropout=dropout, **kw)
         self.model = UnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, **kw)
 
-    def forward(self, semantic_map: torch.Tensor) -> torch.Tensor:
+    @property
+    def noise_nc(self) -> int:
+        return self.noise_channels + self.latent_dim
+
+    def draw_noise(self, batch: int, height: int, width: int, generator: torch.Generator | None = None,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+        """The noise input for `batch` maps: per-pixel planes, then the latent broadcast."""
+        planes = torch.randn(batch, self.noise_channels, height, width, generator=generator)
+        latent = torch.randn(batch, self.latent_dim, 1, 1, generator=generator).expand(-1, -1, height, width)
+        return torch.cat([planes, latent], 1).to(device)
+
+    def forward(self, semantic_map: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        if self.noise_nc:
+            if noise is None:
+                b, _, h, w = semantic_map.shape
+                noise = self.draw_noise(b, h, w, device=semantic_map.device)
+            semantic_map = torch.cat([semantic_map, noise.to(semantic_map.dtype)], 1)
         return self.model(semantic_map)
 
 
@@ -134,6 +181,31 @@ class NLayerDiscriminator(nn.Module):
         return (logits, feats) if features else logits
 
 
+class MultiscaleDiscriminator(nn.Module):
+    """`num_d` PatchGANs, the k-th on the pair downsampled 2**k times (pix2pixHD): the coarse
+    ones judge the layout of the whole crop, the full-scale one the texture.
+
+    forward returns lists (one entry per scale) of logits, and of second-to-last-layer
+    features when `features=True`; the losses average over scales."""
+
+    def __init__(self, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch", num_d: int = 2) -> None:
+        super().__init__()
+        if num_d < 1:
+            raise ValueError(f"num_d must be >= 1 (got {num_d})")
+        self.scales = nn.ModuleList(NLayerDiscriminator(input_nc, ndf, n_layers, norm) for _ in range(num_d))
+        self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor, features: bool = False):
+        logits, feats = [], []
+        for k, d in enumerate(self.scales):
+            if k:
+                x = self.down(x)
+            out = d(x, features=True)
+            logits.append(out[0])
+            feats.append(out[1])
+        return (logits, feats) if features else logits
+
+
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     """pix2pix 'normal' init: conv weights N(0, gain), norm weights N(1, gain), biases 0."""
 
@@ -154,7 +226,7 @@ def init_net(net: nn.Module, device: torch.device | str = "cpu", gain: float = 0
 
 
 GENERATORS = {"unet": UnetGenerator}
-DISCRIMINATORS = {"patch": NLayerDiscriminator}
+DISCRIMINATORS = {"patch": NLayerDiscriminator, "multiscale": MultiscaleDiscriminator}
 
 
 def define_G(name: str = "unet", **kwargs) -> nn.Module:

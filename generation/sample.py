@@ -129,8 +129,9 @@ def decode_check(semantic_map: np.ndarray, gen: LoadedGenerator) -> MapSpec:
 def generate(
     gen: LoadedGenerator, maps: Sequence[np.ndarray], *, seed: int = 0, stochastic: bool = True, batch_size: int = 16
 ) -> list[PILImage.Image]:
-    """One image per map. `stochastic` keeps pix2pix's dropout on as the noise source (so
-    different seeds give different images); the seed makes the result reproducible."""
+    """One image per map. A generator with a noise input draws it from `seed` (different
+    seeds, different lesions); an older one keeps pix2pix's dropout on as its noise source
+    when `stochastic`. Either way the seed makes the batch reproducible."""
     for m in maps:
         if m.shape != (gen.image_size, gen.image_size, 3):
             raise ValueError(f"maps must be {gen.image_size}x{gen.image_size}x3 for this generator, got {m.shape}")
@@ -140,10 +141,18 @@ def generate(
         for module in gen.net.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.train()
+    noise_gen = torch.Generator().manual_seed(seed)
+    noisy = getattr(gen.net, "noise_nc", 0) > 0
     out: list[PILImage.Image] = []
     for start in range(0, len(maps), batch_size):
         batch = torch.from_numpy(np.stack(maps[start : start + batch_size])).permute(0, 3, 1, 2)
-        fake = to_uint8(gen.net(to_float(batch).to(gen.device)).cpu()).permute(0, 2, 3, 1).numpy()
+        inputs = to_float(batch).to(gen.device)
+        if noisy:
+            noise = gen.net.draw_noise(len(batch), gen.image_size, gen.image_size, generator=noise_gen, device=gen.device)
+            fake = gen.net(inputs, noise)
+        else:
+            fake = gen.net(inputs)
+        fake = to_uint8(fake.cpu()).permute(0, 2, 3, 1).numpy()
         out.extend(PILImage.fromarray(img) for img in fake)
     gen.net.eval()
     return out

@@ -48,6 +48,10 @@ class TrainConfig:
     norm: str = "batch"  # batch | instance | none
     upsample: str = "resize"  # resize (nearest 2x + conv3, checkerboard fix) | transposed (ablation)
     use_dropout: bool = True  # dropout 0.5 in the three innermost up-blocks, as in pix2pix
+    noise_channels: int = 0  # per-pixel Gaussian noise planes added to G's input (0 = deterministic, the patent's)
+    latent_dim: int = 0  # a Gaussian latent broadcast over the map as extra input planes (0 = none)
+    pad: str = "zeros"  # zeros (pix2pix) | reflect: no zero borders for G to turn into frame lines
+    num_d: int = 1  # PatchGAN scales: 1 = pix2pix, 2 = pix2pixHD's full + half resolution
     batch_size: int = 16
     steps: int = 3000  # optimisation steps (one G and one D update each)
     lr: float = 2e-4
@@ -58,8 +62,10 @@ class TrainConfig:
     lambda_roi: float = 100.0  # L1 inside the ROI (0 = "no condition-specific loss" ablation)
     lambda_fm: float = 10.0  # feature matching at D's second-to-last layer (0 = ablation)
     lambda_gan: float = 1.0  # adversarial term
+    lambda_ms: float = 0.0  # mode-seeking diversity term (needs a noise input; 0 = off)
     gan_mode: str = "vanilla"  # vanilla (BCE with logits) | lsgan
     flip: bool = True  # random horizontal flips of image and map together
+    rotate: bool = False  # also vertical flips and 90-degree turns (skin photographs have no "up")
     seed: int = 0
     device: str = "auto"  # auto (cuda when present) | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU, where it is slower here)
@@ -70,14 +76,30 @@ class TrainConfig:
     log_every: int = 10  # loss history resolution and progress-bar refresh
 
     def loss_weights(self) -> LossWeights:
-        return LossWeights(l1=self.lambda_l1, roi=self.lambda_roi, feature_matching=self.lambda_fm, gan=self.lambda_gan)
+        return LossWeights(l1=self.lambda_l1, roi=self.lambda_roi, feature_matching=self.lambda_fm, gan=self.lambda_gan,
+                           mode_seeking=self.lambda_ms)
+
+    @property
+    def noisy(self) -> bool:
+        return bool(self.noise_channels or self.latent_dim)
 
     def generator_args(self) -> dict:
-        return {"input_nc": 3, "output_nc": 3, "num_downs": self.num_downs, "ngf": self.ngf, "norm": self.norm,
+        args = {"input_nc": 3, "output_nc": 3, "num_downs": self.num_downs, "ngf": self.ngf, "norm": self.norm,
                 "use_dropout": self.use_dropout, "upsample": self.upsample, "max_mult": self.max_mult}
+        # Only non-default extras are written, so older checkpoints and the patent's setup
+        # describe themselves exactly as before.
+        if self.noisy:
+            args |= {"noise_channels": self.noise_channels, "latent_dim": self.latent_dim}
+        if self.pad != "zeros":
+            args["pad"] = self.pad
+        return args
+
+    def discriminator_name(self) -> str:
+        return "multiscale" if self.num_d > 1 else "patch"
 
     def discriminator_args(self) -> dict:
-        return {"input_nc": 6, "ndf": self.ndf, "n_layers": self.n_layers_d, "norm": self.norm}
+        args = {"input_nc": 6, "ndf": self.ndf, "n_layers": self.n_layers_d, "norm": self.norm}
+        return args | {"num_d": self.num_d} if self.num_d > 1 else args
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -88,6 +110,15 @@ PRESETS: dict[str, TrainConfig] = {
     # on CPU here); 2500 steps take about 15 minutes (measured in docs/benchmarks.md).
     "fast": TrainConfig(preset="fast", image_size=64, num_downs=6, ngf=32, ndf=32, max_mult=4, batch_size=16,
                         channels_last=True, steps=2500),
+    # The shipped demo model (docs/dermgan.md, "The demo preset", says why each value): 128x128
+    # crops of a 128-pixel window (no resampling), noise input with mode seeking for variety,
+    # reflection padding against frame lines, a two-scale PatchGAN with LSGAN, and L1 weights
+    # low enough that the adversarial and feature-matching terms, not the mean, shape texture.
+    "demo": TrainConfig(preset="demo", image_size=128, num_downs=7, ngf=32, ndf=32, max_mult=4, batch_size=8,
+                        use_dropout=False, noise_channels=1, latent_dim=8, pad="reflect", num_d=2,
+                        gan_mode="lsgan", lambda_l1=5.0, lambda_roi=10.0, lambda_fm=10.0, lambda_ms=1.0,
+                        rotate=True, channels_last=True, steps=3000, decay_start=0.6,
+                        checkpoint_every=250, sample_every=250),
 }
 
 
@@ -142,12 +173,27 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 
 def _batch(pairs: PairSet, cfg: TrainConfig, gen: torch.Generator, device: torch.device):
-    idx = torch.randint(len(pairs), (cfg.batch_size,), generator=gen)
-    flip = torch.rand(cfg.batch_size, generator=gen) < 0.5 if cfg.flip else torch.zeros(cfg.batch_size, dtype=torch.bool)
+    """A batch of (real, map). With mode seeking on, the second half repeats the first half's
+    pairs (the trainer gives them other noise)."""
+    drawn = cfg.batch_size // 2 if cfg.lambda_ms and cfg.noisy else cfg.batch_size
+    idx = torch.randint(len(pairs), (drawn,), generator=gen)
+    flip = torch.rand(drawn, generator=gen) < 0.5 if cfg.flip else torch.zeros(drawn, dtype=torch.bool)
     real, sem = pairs.images[idx], pairs.maps[idx]
     real[flip], sem[flip] = real[flip].flip(-1), sem[flip].flip(-1)
+    if cfg.rotate:
+        vflip = torch.rand(drawn, generator=gen) < 0.5
+        real[vflip], sem[vflip] = real[vflip].flip(-2), sem[vflip].flip(-2)
+        turn = torch.rand(drawn, generator=gen) < 0.5
+        real[turn], sem[turn] = real[turn].transpose(-1, -2), sem[turn].transpose(-1, -2)
+    if drawn != cfg.batch_size:
+        real, sem = real.repeat(2, 1, 1, 1), sem.repeat(2, 1, 1, 1)
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
     return (to_float(real).to(device, memory_format=memory), to_float(sem).to(device, memory_format=memory))
+
+
+def _fp32(x):
+    """float32 of a tensor, or of each tensor of a multi-scale D's list."""
+    return [t.float() for t in x] if isinstance(x, list) else x.float()
 
 
 class Trainer:
@@ -161,7 +207,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.data_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.G = define_G("unet", **cfg.generator_args()).to(self.device)
-        self.D = define_D("patch", **cfg.discriminator_args()).to(self.device)
+        self.D = define_D(cfg.discriminator_name(), **cfg.discriminator_args()).to(self.device)
         if cfg.channels_last:
             self.G, self.D = self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, cfg.beta2)
@@ -171,7 +217,7 @@ class Trainer:
         self.weights = cfg.loss_weights()
         self.autocast = self.device.type == "cuda" and cfg.amp
         self.step_no = 0
-        self.history: dict[str, list[float]] = {"step": [], "l1": [], "roi": [], "fm": [], "gan": [], "d": []}
+        self.history: dict[str, list[float]] = {"step": [], "l1": [], "roi": [], "fm": [], "gan": [], "ms": [], "d": []}
 
     def _set_lr(self) -> None:
         lr = self.cfg.lr * lr_factor(self.step_no, self.cfg)
@@ -183,19 +229,23 @@ class Trainer:
         self.G.train(), self.D.train()
         self._set_lr()
         real, sem = _batch(pairs, self.cfg, self.data_gen, self.device)
+        noise = None
+        if self.cfg.noisy:
+            b, _, h, w = sem.shape
+            noise = self.G.draw_noise(b, h, w, generator=self.data_gen, device=self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            fake = self.G(sem)
+            fake = self.G(sem, noise) if noise is not None else self.G(sem)
             # One D pass per input, shared by both losses (as pix2pixHD does): D(real) gives
             # the real logits and the feature-matching targets.
             real_logits, real_feats = self.D(torch.cat([sem, real], 1), features=True)
             fake_logits, fake_feats = self.D(torch.cat([sem, fake], 1), features=True)
             fake_logits_d = self.D(torch.cat([sem, fake.detach()], 1))
         terms = generator_losses(
-            fake=fake.float(), real=real, semantic_map=sem, fake_logits=fake_logits.float(),
-            fake_features=fake_feats.float(), real_features=real_feats.float(),
-            weights=self.weights, gan_loss=self.gan_loss,
+            fake=fake.float(), real=real, semantic_map=sem, fake_logits=_fp32(fake_logits),
+            fake_features=_fp32(fake_feats), real_features=_fp32(real_feats),
+            weights=self.weights, gan_loss=self.gan_loss, noise=noise,
         )
-        loss_d = discriminator_loss(real_logits.float(), fake_logits_d.float(), self.gan_loss)
+        loss_d = discriminator_loss(_fp32(real_logits), _fp32(fake_logits_d), self.gan_loss)
         self.opt_G.zero_grad(set_to_none=True)
         terms["total"].backward(inputs=list(self.G.parameters()))
         self.opt_G.step()
@@ -213,7 +263,7 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "generator": {"name": "unet", "args": self.cfg.generator_args()},
-            "discriminator": {"name": "patch", "args": self.cfg.discriminator_args()},
+            "discriminator": {"name": self.cfg.discriminator_name(), "args": self.cfg.discriminator_args()},
             "vocabulary": list(vocabulary),
             "skin_types": list(SKIN_TYPES),
             "image_size": self.cfg.image_size,
@@ -259,6 +309,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.step_no = state["step"]
         self.history = state["history"]
+        self.history.setdefault("ms", [0.0] * len(self.history["step"]))
 
 
 def train(
@@ -298,7 +349,7 @@ def train(
     running: dict[str, float] = {}
     while trainer.step_no < cfg.steps:
         terms = trainer.step(pairs)
-        for key in ("l1", "roi", "fm", "gan", "d"):
+        for key in ("l1", "roi", "fm", "gan", "ms", "d"):
             running[key] = running.get(key, 0.0) + terms[key]
         bar.update(1)
         if trainer.step_no % cfg.log_every == 0 or trainer.step_no == cfg.steps:
@@ -337,7 +388,12 @@ def save_sample_grid(G: torch.nn.Module, pairs: PairSet, path: Path, device: tor
     was_training = G.training
     G.eval()
     sem, real = pairs.maps[:count], pairs.images[:count]
-    fake = to_uint8(G(to_float(sem).to(device)).cpu())
+    inputs = to_float(sem).to(device)
+    if getattr(G, "noise_nc", 0):  # a fixed draw, so grids of successive steps compare
+        noise = G.draw_noise(len(sem), sem.shape[2], sem.shape[3], generator=torch.Generator().manual_seed(0), device=device)
+        fake = to_uint8(G(inputs, noise).cpu())
+    else:
+        fake = to_uint8(G(inputs).cpu())
     rows = torch.stack([sem, fake, real], 1).flatten(0, 1).float() / 255
     save_image(rows, path, nrow=3, padding=2)
     G.train(was_training)
@@ -352,8 +408,9 @@ def save_loss_curves(history: dict[str, list[float]], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for key in ("l1", "roi", "fm"):
         axes[0].plot(history["step"], history[key], label=key)
-    for key in ("gan", "d"):
-        axes[1].plot(history["step"], history[key], label=key)
+    for key in ("gan", "ms", "d"):
+        if key in history:
+            axes[1].plot(history["step"], history[key], label=key)
     for ax, title in zip(axes, ("reconstruction terms (weighted)", "adversarial")):
         ax.set_title(title), ax.set_xlabel("step"), ax.legend()
         if ax is axes[0] and any(v > 0 for k in ("l1", "roi", "fm") for v in history[k]):

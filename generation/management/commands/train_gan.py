@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from generation import train as tr
 from generation.services import GanError, gan_train
 
 
@@ -7,7 +8,7 @@ class Command(BaseCommand):
     help = "Train DermGAN on the current GAN training set (build_gan_dataset first)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--preset", choices=["fast", "paper"], default="fast")
+        parser.add_argument("--preset", choices=sorted(tr.PRESETS), default="fast", help="demo: the shipped 128 px model; fast: 64 px minutes; paper: 256 px for GPUs")
         parser.add_argument("--steps", type=int, help="total optimisation steps (default: the preset's)")
         parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
         parser.add_argument("--run", help="run name (default: <preset>-<data fingerprint>)")
