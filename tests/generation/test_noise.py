@@ -1,0 +1,124 @@
+"""The demo preset's additions: noise input with mode seeking, reflection padding, two-scale D.
+Each is switchable; with them off, the patent's deterministic setup is unchanged."""
+
+import numpy as np
+import pytest
+import torch
+
+from generation.losses import GANLoss, LossWeights, generator_losses, mode_seeking
+from generation.networks import MultiscaleDiscriminator, define_D, define_G
+from generation.sample import generate, generator_load, spec_map
+from generation.train import Trainer, preset, train
+
+from .helpers import VOCAB, one_torch_thread, synthetic_pairs, tiny_config  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# 64 px: the half-scale PatchGAN needs at least 32 px of input.
+NOISY = dict(noise_channels=1, latent_dim=4, pad="reflect", num_d=2, lambda_ms=1.0, use_dropout=False,
+             gan_mode="lsgan", rotate=True, image_size=64, num_downs=6)
+
+
+@pytest.fixture(scope="module")
+def noisy_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("noisy")
+    result = train(tiny_config(steps=2, **NOISY), pairs=synthetic_pairs(size=64), vocabulary=list(VOCAB),
+                   data_fingerprint="f", out_dir=out, progress=False)
+    return result.checkpoints[-1]
+
+
+def test_same_seed_same_image_other_seed_other_image(noisy_checkpoint):
+    gen = generator_load(noisy_checkpoint, catalogue=VOCAB)
+    maps = [spec_map(gen, condition="melanoma", skin_type=6, size=0.4)]
+    a, b, c = generate(gen, maps, seed=7), generate(gen, maps, seed=7), generate(gen, maps, seed=8)
+    assert a[0].tobytes() == b[0].tobytes()
+    diff = np.abs(np.asarray(a[0], dtype=float) - np.asarray(c[0], dtype=float)).mean()
+    assert diff > 0.5  # the noise, not dropout (off here), makes seeds differ
+
+
+def test_noise_is_used_by_the_generator():
+    g = define_G("unet", num_downs=5, ngf=8, noise_channels=1, latent_dim=4).eval()
+    x = torch.zeros(2, 3, 32, 32)
+    z1 = g.draw_noise(2, 32, 32, generator=torch.Generator().manual_seed(0))
+    z2 = g.draw_noise(2, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert z1.shape == (2, 5, 32, 32)
+    assert torch.equal(z1[:, 1:, 0, 0], z1[:, 1:, 31, 31])  # the latent is broadcast over the map
+    with torch.no_grad():
+        assert not torch.allclose(g(x, z1), g(x, z2))
+        assert torch.equal(g(x, z1), g(x, z1))
+
+
+def test_patent_setup_has_no_noise_and_is_deterministic_in_eval():
+    g = define_G("unet", num_downs=5, ngf=8, use_dropout=False).eval()
+    assert g.noise_nc == 0
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(g(x), g(x))
+    assert "noise_channels" not in tiny_config().generator_args()  # old checkpoints describe themselves as before
+
+
+def test_reflect_padding_in_every_generator_conv():
+    g = define_G("unet", num_downs=5, ngf=8, pad="reflect")
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.padding_mode == "reflect" for m in convs)
+    with pytest.raises(ValueError, match="pad"):
+        define_G("unet", num_downs=5, ngf=8, pad="circular")
+
+
+def test_multiscale_discriminator_returns_one_output_per_scale():
+    d = define_D("multiscale", ndf=8, n_layers=3, num_d=2)
+    assert isinstance(d, MultiscaleDiscriminator)
+    logits, feats = d(torch.zeros(2, 6, 64, 64), features=True)
+    assert [tuple(x.shape) for x in logits] == [(2, 1, 6, 6), (2, 1, 2, 2)]
+    assert len(feats) == 2
+    loss = GANLoss("lsgan")
+    assert float(loss([torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)], True)) == pytest.approx(0.5)
+
+
+def test_mode_seeking_falls_as_outputs_spread_for_the_same_noise_gap():
+    za, zb = torch.zeros(2, 5, 8, 8), torch.ones(2, 5, 8, 8)
+    same = mode_seeking(torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8) + 0.01, za, zb)
+    spread = mode_seeking(torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8), za, zb)
+    assert spread < same
+
+
+def test_mode_seeking_term_is_in_the_total_only_when_weighted():
+    fake = torch.randn(4, 3, 8, 8)
+    kw = dict(fake=fake, real=torch.zeros_like(fake), semantic_map=-torch.ones_like(fake),
+              fake_logits=torch.zeros(4, 1, 2, 2), fake_features=None, real_features=None, gan_loss=GANLoss("lsgan"),
+              noise=torch.randn(4, 5, 8, 8))
+    off = generator_losses(weights=LossWeights(feature_matching=0.0), **kw)
+    on = generator_losses(weights=LossWeights(feature_matching=0.0, mode_seeking=2.0), **kw)
+    assert float(off["ms"]) == 0.0 and float(on["ms"]) > 0
+    assert float(on["total"]) == pytest.approx(float(off["total"] + on["ms"]))
+
+
+def test_mode_seeking_batches_repeat_their_maps():
+    from generation.train import _batch
+
+    cfg = tiny_config(**NOISY)
+    real, sem = _batch(synthetic_pairs(size=64), cfg, torch.Generator().manual_seed(0), torch.device("cpu"))
+    half = cfg.batch_size // 2
+    assert torch.equal(sem[:half], sem[half:]) and torch.equal(real[:half], real[half:])
+
+
+def test_noisy_run_resumes_exactly(tmp_path):
+    pairs = synthetic_pairs(size=64)
+    cfg4, cfg2 = tiny_config(steps=4, **NOISY), tiny_config(steps=2, **NOISY)
+    train(cfg4, pairs=pairs, vocabulary=list(VOCAB), data_fingerprint="f", out_dir=tmp_path / "a", progress=False)
+    train(cfg2, pairs=pairs, vocabulary=list(VOCAB), data_fingerprint="f", out_dir=tmp_path / "b", progress=False)
+    train(cfg4, pairs=pairs, vocabulary=list(VOCAB), data_fingerprint="f", out_dir=tmp_path / "b", resume=True,
+          progress=False)
+    sa = torch.load(tmp_path / "a" / "resume.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b" / "resume.pt", weights_only=True)
+    for key, value in sa["generator"]["state"].items():
+        assert torch.equal(value, sb["generator"]["state"][key]), key
+
+
+def test_demo_preset_is_the_patent_architecture_at_128():
+    cfg = preset("demo")
+    assert cfg.image_size == 128 and cfg.upsample == "resize" and cfg.num_downs == 7
+    assert cfg.lambda_l1 and cfg.lambda_roi and cfg.lambda_fm and cfg.lambda_gan  # the four losses
+    trainer = Trainer(cfg)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in trainer.G.modules())
+    assert isinstance(trainer.D, MultiscaleDiscriminator)
