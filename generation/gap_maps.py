@@ -4,8 +4,10 @@ A gap-filling map borrows the lesion layout of a real image of the same conditio
 ROI-window choice as training crops (generation.crops: one box, plus the neighbours that fit
 in the window with it), boxes carried into window coordinates and scaled to the generator's
 resolution, then the requested skin type in R. Only box geometry is read, never pixels, so a
-map costs no image decoding. Optionally the boxes are scaled about their centres (FIG. 7's
-"vary the lesion size").
+map costs no image decoding. Optionally (`vary_size`) the layout is varied: the boxes are
+scaled about their centres (FIG. 7's "vary the lesion size"), moved and stretched a little,
+and sometimes one lesion borrowed from another real layout of the condition is added, so no
+two maps of a cell are the same.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from generation.crops import group_around
 from generation.semantic_map import Box, MapSpec, centred_box, encode, scale_boxes
 
 SIZE_RANGE = (0.75, 1.33)  # box scale factors drawn when varying the size
+JITTER = 0.12  # when varying, each box moves by up to this fraction of the map side
+EXTRA_BOX_CHANCE = 0.3  # when varying, the chance of one more lesion borrowed from another layout
 DEFAULT_BOX_SIZES = (0.25, 0.55)  # box side (fraction of the map) when a condition has no real example
 
 
@@ -84,6 +88,30 @@ def scaled(boxes: Sequence[Box], factor: float, size: int) -> tuple[Box, ...]:
     return tuple(out)
 
 
+def jittered(boxes: Sequence[Box], size: int, rng: random.Random) -> tuple[Box, ...]:
+    """Each box moved by up to JITTER of the map side and its aspect changed by up to 20%,
+    kept inside the map: the same layout never gives the same map twice."""
+    out = []
+    reach = JITTER * size
+    for b in boxes:
+        stretch = rng.uniform(0.8, 1.25)
+        w = max(1, min(size, round(b.width * stretch)))
+        h = max(1, min(size, round(b.height / stretch)))
+        x = min(max(0, round(b.x + (b.width - w) / 2 + rng.uniform(-reach, reach))), size - w)
+        y = min(max(0, round(b.y + (b.height - h) / 2 + rng.uniform(-reach, reach))), size - h)
+        out.append(Box(x, y, w, h))
+    return tuple(out)
+
+
+def _free_spot(boxes: Sequence[Box], w: int, h: int, size: int, rng: random.Random) -> Box | None:
+    """A w x h box that overlaps none of `boxes` (a few random tries), or None."""
+    for _ in range(20):
+        x, y = rng.randint(0, size - w), rng.randint(0, size - h)
+        if all(x + w <= b.x or b.x + b.width <= x or y + h <= b.y or b.y + b.height <= y for b in boxes):
+            return Box(x, y, w, h)
+    return None
+
+
 def gap_map(
     *,
     condition: str,
@@ -109,12 +137,23 @@ def gap_map(
     factor = round(rng.uniform(*SIZE_RANGE), 3) if vary_size else 1.0
     if factor != 1.0:
         boxes = scaled(boxes, factor, size)
+    extra_from = None
+    if vary_size:  # vary the layout too: position, aspect, and sometimes one more lesion
+        boxes = jittered(boxes, size, rng)
+        if layouts and rng.random() < EXTRA_BOX_CHANCE:
+            other = layouts[rng.randrange(len(layouts))]
+            donor = window_boxes(other, window=window, size=size, rng=rng)[0]
+            spot = _free_spot(boxes, donor.width, donor.height, size, rng)
+            if spot is not None:
+                boxes, extra_from = (*boxes, spot), other.key
     spec = MapSpec(condition=condition, skin_type=skin_type, boxes=tuple(boxes))
     params = {
         "condition": condition,
         "skin_type": skin_type,
         "source_image": source,  # None: no real example, a default centred box
         "size_scale": factor,
+        "layout_varied": vary_size,  # boxes jittered (and maybe one added) from the real layout
+        "extra_box_from": extra_from,
         "image_size": size,
         "boxes": [[b.x, b.y, b.width, b.height] for b in boxes],
     }

@@ -127,11 +127,13 @@ def decode_check(semantic_map: np.ndarray, gen: LoadedGenerator) -> MapSpec:
 
 @torch.inference_mode()
 def generate(
-    gen: LoadedGenerator, maps: Sequence[np.ndarray], *, seed: int = 0, stochastic: bool = True, batch_size: int = 16
+    gen: LoadedGenerator, maps: Sequence[np.ndarray], *, seed: int = 0, stochastic: bool = True, batch_size: int = 16,
+    shared_noise: bool = False,
 ) -> list[PILImage.Image]:
     """One image per map. A generator with a noise input draws it from `seed` (different
     seeds, different lesions); an older one keeps pix2pix's dropout on as its noise source
-    when `stochastic`. Either way the seed makes the batch reproducible."""
+    when `stochastic`. Either way the seed makes the batch reproducible. `shared_noise` gives
+    every map the same noise draw, so a sweep changes only what its maps change."""
     for m in maps:
         if m.shape != (gen.image_size, gen.image_size, 3):
             raise ValueError(f"maps must be {gen.image_size}x{gen.image_size}x3 for this generator, got {m.shape}")
@@ -148,8 +150,11 @@ def generate(
         batch = torch.from_numpy(np.stack(maps[start : start + batch_size])).permute(0, 3, 1, 2)
         inputs = to_float(batch).to(gen.device)
         if noisy:
-            noise = gen.net.draw_noise(len(batch), gen.image_size, gen.image_size, generator=noise_gen, device=gen.device)
-            fake = gen.net(inputs, noise)
+            n = 1 if shared_noise else len(batch)
+            noise = gen.net.draw_noise(n, gen.image_size, gen.image_size, generator=noise_gen, device=gen.device)
+            if shared_noise:
+                noise_gen.manual_seed(seed)  # the next batch draws the same
+            fake = gen.net(inputs, noise.expand(len(batch), -1, -1, -1))
         else:
             fake = gen.net(inputs)
         fake = to_uint8(fake.cpu()).permute(0, 2, 3, 1).numpy()

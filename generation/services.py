@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from generation import dataset as ds
 from generation import evaluate as ev
 from generation import sample as smp
 from generation import train as tr
+from generation.crops import roi_crop
 from generation.models import GanCheckpoint
 from generation.semantic_map import SKIN_LEVELS, Box, MapError, MapSpec, centred_box, encode, with_skin_type
 
@@ -271,16 +273,44 @@ def images_generate_from_map(*, semantic_map: np.ndarray, seed: int = 0, checkpo
 SWEEP_SIZES = (0.1, 0.2, 0.3, 0.4, 0.55, 0.7)
 
 
+def _current_manifest_or_none() -> ds.Manifest | None:
+    try:
+        return gan_dataset_current()
+    except GanError:
+        return None
+
+
+def _catalogue_example(slug: str, gen: smp.LoadedGenerator) -> tuple[np.ndarray, np.ndarray] | None:
+    """(real crop, its map) cut from the first real catalogue image of `slug` with regions, in
+    the checkpoint's ROI window: what a sweep shows when no training set has been built."""
+    image = (Image.objects.filter(condition__slug=slug, origin=Image.Origin.REAL, regions__isnull=False)
+             .exclude(fitzpatrick_type=None).order_by("id").prefetch_related("regions").first())
+    if image is None:
+        return None
+    boxes = tuple(Box(r.x, r.y, r.width, r.height) for r in image.regions.all())
+    window = int(gen.meta["config"].get("crop_window") or gen.image_size)
+    crop = roi_crop(stored_image_pixels(image.file.name), boxes, window=window, rng=random.Random(image.pk))
+    item = {"condition": slug, "skin_type": image.fitzpatrick_type,
+            "boxes": [[b.x, b.y, b.width, b.height] for b in crop.boxes]}
+    return ds.render_pair(crop.image, item, size=gen.image_size, vocabulary=gen.vocabulary)
+
+
 def _sweep_rows(kind: str, gen: smp.LoadedGenerator, conditions: Sequence[str], seed: int):
-    """(label, [images]) per condition: real crop, its map, then the sweep (FIG 6 / FIG 7)."""
-    manifest = gan_dataset_current()
-    items = manifest.split("eval") + manifest.split("train")
+    """(label, [images]) per condition: real crop, its map, then the sweep (FIG 6 / FIG 7).
+    The real example comes from the training set when one is built, else from the catalogue."""
+    manifest = _current_manifest_or_none()
+    items = manifest.split("eval") + manifest.split("train") if manifest else []
     rows = []
     for slug in conditions:
         item = next((i for i in items if i["condition"] == slug), None)
+        example = None
         if item is not None:
             with PILImage.open(manifest.root / item["file"]) as im:
-                real, base = ds.render_pair(im, item, size=gen.image_size, vocabulary=gen.vocabulary)
+                example = ds.render_pair(im, item, size=gen.image_size, vocabulary=gen.vocabulary)
+        elif manifest is None:
+            example = _catalogue_example(slug, gen)
+        if example is not None:
+            real, base = example
         else:  # no real example: a synthetic map on type III
             real, base = None, smp.spec_map(gen, condition=slug, skin_type=3)
         if kind == "skin-type":
@@ -290,7 +320,7 @@ def _sweep_rows(kind: str, gen: smp.LoadedGenerator, conditions: Sequence[str], 
             n = gen.image_size
             maps = [encode(MapSpec(slug, skin, (centred_box(size=s, width=n, height=n),)), width=n, height=n,
                            vocabulary=gen.vocabulary) for s in SWEEP_SIZES]
-        images = smp.generate(gen, maps, seed=seed, stochastic=False)
+        images = smp.generate(gen, maps, seed=seed, stochastic=False, shared_noise=True)
         head = [PILImage.fromarray(real) if real is not None else PILImage.new("RGB", images[0].size, "white"),
                 PILImage.fromarray(base)]
         rows.append(head + images)
@@ -311,7 +341,13 @@ def gan_sweep(
         if slug not in gen.vocabulary:
             raise GanError(f"the checkpoint was not trained with condition {slug!r}")
     if not conditions:
-        present = sorted({i["condition"] for i in gan_dataset_current().items})
+        manifest = _current_manifest_or_none()
+        if manifest is not None:
+            present = sorted({i["condition"] for i in manifest.items})
+        else:
+            present = sorted(set(gen.vocabulary) & set(
+                Image.objects.filter(origin=Image.Origin.REAL, regions__isnull=False)
+                .values_list("condition__slug", flat=True)))
         conditions = present[:8]
     sheet = smp.grid(_sweep_rows(kind, gen, conditions, seed))
     if scale > 1:
