@@ -211,6 +211,13 @@ def images_for_listing(
     return images
 
 
+def image_visible_to(user, image: Image) -> bool:
+    """Whether this user may see this image at all: public images everyone, hidden ones staff only.
+
+    The one rule for the API (uploads' duplicate answers) and the authenticated file view."""
+    return image.is_public or bool(user is not None and user.is_authenticated and user.is_staff)
+
+
 def image_for_detail(public_id) -> Image | None:
     """A public image with what its page shows, or None (never a non-public one)."""
     return (

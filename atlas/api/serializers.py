@@ -286,9 +286,18 @@ class ImageSerializer(serializers.ModelSerializer):
 
 
 class UploadResultSerializer(serializers.Serializer):
-    public_id = serializers.UUIDField()
+    public_id = serializers.UUIDField(
+        allow_null=True, help_text="The stored or existing image; null for a duplicate of an image you may not see."
+    )
     duplicate = serializers.BooleanField(help_text="The pixels were already in the atlas: nothing was stored.")
-    image = ImageSerializer(help_text="The stored (or existing) image.")
+    labels_applied = serializers.BooleanField(
+        help_text="false for every duplicate: the labels sent with it (condition, skin type, regions, ...) were not applied."
+    )
+    message = serializers.CharField(help_text="What happened, for people.")
+    image = ImageSerializer(
+        allow_null=True,
+        help_text="The stored (or existing) image; null for a duplicate of an image you may not see (hidden).",
+    )
 
 
 class SearchHitSerializer(serializers.Serializer):

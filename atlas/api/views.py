@@ -43,7 +43,7 @@ from atlas.api.serializers import (
 )
 from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
-from atlas.selectors import coverage_matrix, image_for_detail
+from atlas.selectors import coverage_matrix, image_for_detail, image_visible_to
 from atlas.services.ingestion import image_ingest
 from search.query import SearchResult, search_image, search_similar, search_text
 
@@ -164,7 +164,10 @@ class UploadView(APIView):
         request=UploadSerializer,
         responses={
             201: OpenApiResponse(UploadResultSerializer, description="Stored."),
-            200: OpenApiResponse(UploadResultSerializer, description="A duplicate: the existing image, nothing stored."),
+            200: OpenApiResponse(
+                UploadResultSerializer,
+                description="A duplicate: nothing stored, labels not applied; the existing image only if you may see it.",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -191,9 +194,26 @@ class UploadView(APIView):
             regions=data.get("regions", []),
             is_public=is_staff(request) or settings.API_CONTRIBUTOR_UPLOADS_PUBLIC,
         )
-        body = {"public_id": result.image.public_id, "duplicate": not result.created, "image": result.image}
-        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(UploadResultSerializer(body, context={"request": request}).data, status=code)
+        if result.created:
+            body = {"public_id": result.image.public_id, "duplicate": False, "labels_applied": True,
+                    "message": "Stored.", "image": result.image}
+            return Response(UploadResultSerializer(body, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        return Response(_duplicate_answer(request, result.image), status=status.HTTP_200_OK)
+
+
+_DUPLICATE = "These pixels are already in the atlas: nothing was stored and the labels sent with them were not applied."
+
+
+def _duplicate_answer(request: Request, existing: Image) -> dict:
+    """The existing image only when the caller may see it (public, or staff); otherwise a
+    neutral answer that names nothing about it: no id, source, attribution, licence or files."""
+    if image_visible_to(request.user, existing):
+        body = {"public_id": existing.public_id, "image": existing,
+                "message": _DUPLICATE + " Ask a curator to correct the existing image's labels if they are wrong."}
+    else:
+        body = {"public_id": None, "image": None, "message": _DUPLICATE}
+    body.update(duplicate=True, labels_applied=False)
+    return UploadResultSerializer(body, context={"request": request}).data
 
 
 # --- exports --------------------------------------------------------------------------------
