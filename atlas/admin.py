@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from atlas.api.tokens import api_token_create, api_token_revoke
 from atlas.forms import ConditionAdminForm, ConditionLabelMappingForm, ImageIngestForm
 from atlas.models import ApiClient, ApiToken, Condition, ConditionLabelMapping, ExportJob, Image, Region, Source
+from atlas.services.image_files import image_visibility_set
 
 
 class RegionInline(admin.TabularInline):
@@ -31,6 +32,7 @@ class ImageAdmin(admin.ModelAdmin):
     search_fields = ["public_id", "external_id", "case_id"]
     list_per_page = 50
     inlines = [RegionInline]
+    actions = ["publish", "hide"]
     add_form = ImageIngestForm
     add_fieldsets = [(None, {"fields": ["upload", *ImageIngestForm.Meta.fields, "boxes"]})]
     # Files, pixels and origin are facts of ingestion; change them by ingesting again.
@@ -51,7 +53,7 @@ class ImageAdmin(admin.ModelAdmin):
         badge = " (synthetic)" if image.is_synthetic else ""
         return format_html(
             '<img src="{}" alt="{}{}" width="64" height="64" style="object-fit:cover">',
-            image.thumbnail.url, image.condition, badge,
+            image.thumbnail_url, image.condition, badge,
         )
 
     @admin.display(description="Public id", ordering="public_id")
@@ -62,7 +64,7 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.display(description="Image")
     def preview(self, image: Image) -> str:
         return format_html('<a href="{}"><img src="{}" alt="{}" style="max-width:256px"></a>',
-                           image.file.url, image.thumbnail.url, image.condition)
+                           image.file_url, image.thumbnail_url, image.condition)
 
     @admin.display(description="File size")
     def file_size(self, image: Image) -> str:
@@ -93,9 +95,32 @@ class ImageAdmin(admin.ModelAdmin):
         return [] if obj is None else self.inlines
 
     def save_model(self, request: HttpRequest, obj: Image, form, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
         # On add, ImageIngestForm has already stored the image through image_ingest.
+        if not change:
+            return
+        if "is_public" not in form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        # Publishing or hiding moves the files (image_visibility_set): the other fields first.
+        wanted, obj.is_public = obj.is_public, not obj.is_public
+        super().save_model(request, obj, form, change)
+        moved = image_visibility_set(image=obj, is_public=wanted)
+        obj.is_public, obj.file, obj.thumbnail = moved.is_public, moved.file, moved.thumbnail
+
+    @admin.action(description="Publish the selected images (their files become public)")
+    def publish(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        self._set_visibility(request, queryset, is_public=True)
+
+    @admin.action(description="Hide the selected images (their files become private)")
+    def hide(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        self._set_visibility(request, queryset, is_public=False)
+
+    def _set_visibility(self, request: HttpRequest, queryset: QuerySet[Image], *, is_public: bool) -> None:
+        changed = 0
+        for image in queryset.filter(is_public=not is_public):
+            image_visibility_set(image=image, is_public=is_public)
+            changed += 1
+        messages.success(request, f"{'Published' if is_public else 'Hid'} {changed} image(s).")
 
 
 class LabelMappingInline(admin.TabularInline):

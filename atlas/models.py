@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 from atlas.skin import FITZPATRICK_CHOICES, MONK_CHOICES
 
@@ -84,6 +85,11 @@ class Source(models.Model):
         return self.name
 
 
+# Files of hidden images live under this storage prefix, which is never served publicly
+# (atlas/services/image_files.py, docs/operations.md).
+PRIVATE_PREFIX = "private/"
+
+
 class ImageQuerySet(models.QuerySet):
     def public(self) -> ImageQuerySet:
         return self.filter(is_public=True)
@@ -156,10 +162,27 @@ class Image(models.Model):
                 name="monk_tone_1_to_10",
             ),
             models.CheckConstraint(condition=Q(width__gt=0, height__gt=0), name="image_has_pixels"),
+            # A hidden image's files are private, a public image's are not: publishing moves them.
+            models.CheckConstraint(
+                condition=(
+                    Q(is_public=True) & ~Q(file__startswith=PRIVATE_PREFIX) & ~Q(thumbnail__startswith=PRIVATE_PREFIX)
+                )
+                | (Q(is_public=False) & Q(file__startswith=PRIVATE_PREFIX) & Q(thumbnail__startswith=PRIVATE_PREFIX)),
+                name="image_files_follow_visibility",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.condition_id}:{self.public_id}"
+
+    @property
+    def file_url(self) -> str:
+        """Where to fetch the full image: the storage's URL when public, else the authenticated view."""
+        return self.file.url if self.is_public else reverse("atlas:image_file", args=[self.public_id, "file"])
+
+    @property
+    def thumbnail_url(self) -> str:
+        return self.thumbnail.url if self.is_public else reverse("atlas:image_file", args=[self.public_id, "thumbnail"])
 
     @property
     def is_synthetic(self) -> bool:
@@ -271,4 +294,4 @@ class ExportJob(models.Model):
         return f"export {self.public_id} ({self.status})"
 
 
-__all__ = ["ApiClient", "ApiToken", "Condition", "ConditionLabelMapping", "ExportJob", "Image", "Region", "Source"]
+__all__ = ["PRIVATE_PREFIX", "ApiClient", "ApiToken", "Condition", "ConditionLabelMapping", "ExportJob", "Image", "Region", "Source"]

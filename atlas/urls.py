@@ -23,6 +23,6 @@ handler404 = "atlas.api.errors.handler404"
 handler500 = "atlas.api.errors.handler500"
 
 if settings.DEBUG:
-    from django.conf.urls.static import static
+    from atlas.ops.private_files import public_media_patterns
 
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+    urlpatterns += public_media_patterns()

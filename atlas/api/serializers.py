@@ -270,10 +270,10 @@ class ImageSerializer(serializers.ModelSerializer):
         return self.links.page(image)
 
     def get_file(self, image: Image) -> str:
-        return self.links.absolute(image.file.url)
+        return self.links.absolute(image.file_url)
 
     def get_thumbnail(self, image: Image) -> str:
-        return self.links.absolute(image.thumbnail.url)
+        return self.links.absolute(image.thumbnail_url)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_licence_url(self, image: Image) -> str | None:

@@ -26,6 +26,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from atlas.models import Condition, Image, Region, Source
+from atlas.services.image_files import image_file_name
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,8 @@ def image_ingest(
 
     stored: list[str] = []
     try:
-        stored.append(default_storage.save(_path("images", public_id, extension), ContentFile(main_bytes)))
-        stored.append(default_storage.save(_path("thumbnails", public_id, "jpg"), ContentFile(thumb_bytes)))
+        stored.append(default_storage.save(image_file_name("file", extension, public=is_public), ContentFile(main_bytes)))
+        stored.append(default_storage.save(image_file_name("thumbnail", "jpg", public=is_public), ContentFile(thumb_bytes)))
         with transaction.atomic():
             image = Image.objects.create(
                 public_id=public_id,
@@ -133,7 +134,7 @@ def image_ingest(
                 Region(image=image, x=b.x, y=b.y, width=b.width, height=b.height, label=b.label[:80]) for b in regions
             )
             if enqueue_followups:
-                transaction.on_commit(lambda: _enqueue_followups(image.pk))
+                transaction.on_commit(lambda: enqueue_after_ingest(image.pk))
     except IntegrityError:
         _delete_files(stored)
         # Another writer stored the same pixels between our check and our insert.
@@ -349,11 +350,6 @@ def read_synthetic_marker(data: bytes) -> dict[str, str]:
 # --- storage and follow-ups -----------------------------------------------------------------
 
 
-def _path(kind: str, public_id: uuid.UUID, extension: str) -> str:
-    hex_id = public_id.hex
-    return f"{kind}/{hex_id[:2]}/{hex_id}.{extension}"
-
-
 def _delete_files(names: Iterable[str]) -> None:
     for name in names:
         try:
@@ -362,7 +358,7 @@ def _delete_files(names: Iterable[str]) -> None:
             logger.exception("could not remove %s after a failed ingestion", name)
 
 
-def _enqueue_followups(image_id: int) -> None:
+def enqueue_after_ingest(image_id: int) -> None:
     for dotted in settings.ATLAS_AFTER_INGEST_TASKS:
         try:
             import_string(dotted).delay(image_id)

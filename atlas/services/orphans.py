@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from atlas.models import Image
 
-SWEPT_FOLDERS = ("images", "thumbnails")  # where image_ingest writes
+# Where image_ingest and image_visibility_set write (atlas/services/image_files.py).
+SWEPT_FOLDERS = ("images", "thumbnails", "private/images", "private/thumbnails")
 
 
 @dataclass

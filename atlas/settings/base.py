@@ -327,6 +327,18 @@ elif STORAGE_BACKEND == "local":
 else:
     raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use local or s3")
 
+# Hidden images' files live under the storage prefix private/ (atlas/services/image_files.py),
+# which the web server or bucket must never serve publicly; /images/<id>/file/ and
+# /images/<id>/thumbnail/ hand them to staff. With S3: a redirect to a presigned URL valid for
+# PRIVATE_MEDIA_URL_SECONDS. With local files, PRIVATE_MEDIA_SERVE decides: django (streamed by
+# the app), x-accel (nginx: X-Accel-Redirect to PRIVATE_MEDIA_ACCEL_URL, an internal location
+# over MEDIA_ROOT/private/) or x-sendfile (Apache, lighttpd: the file's path).
+PRIVATE_MEDIA_SERVE = env_str("PRIVATE_MEDIA_SERVE", "django")
+if PRIVATE_MEDIA_SERVE not in ("django", "x-accel", "x-sendfile"):
+    raise ImproperlyConfigured(f"PRIVATE_MEDIA_SERVE={PRIVATE_MEDIA_SERVE!r}: use django, x-accel or x-sendfile")
+PRIVATE_MEDIA_ACCEL_URL = env_str("PRIVATE_MEDIA_ACCEL_URL", "/media/private/")
+PRIVATE_MEDIA_URL_SECONDS = env_int("PRIVATE_MEDIA_URL_SECONDS", 60, minimum=1)
+
 # Index distribution: the worker that builds an index also uploads it to storage under this
 # prefix; each web process downloads the newest complete version at most every N seconds.
 # On by default with shared (S3) storage; with local files the web and the worker share

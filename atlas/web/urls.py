@@ -1,6 +1,21 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from atlas.web import views
+
+
+class FileKind:
+    """An image's file: the full image or its thumbnail."""
+
+    regex = "file|thumbnail"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(FileKind, "file_kind")
 
 app_name = "atlas"
 
@@ -14,4 +29,6 @@ urlpatterns = [
     path("skin-types/<int:skin_type>/", views.skin_type_detail, name="skin_type_detail"),
     path("images/", views.image_list, name="image_list"),  # old address: redirects to search
     path("images/<uuid:public_id>/", views.image_detail, name="image_detail"),
+    # The files of an image, hidden ones included (staff only): never a guessable storage path.
+    path("images/<uuid:public_id>/<file_kind:kind>/", views.image_file, name="image_file"),
 ]

@@ -8,6 +8,7 @@ import json
 from urllib.parse import urlencode
 from uuid import UUID
 
+from django.core.files.storage import default_storage
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,11 +19,13 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from atlas.models import Condition, Image
+from atlas.ops.private_files import private_file_response
 from atlas.selectors import (
     condition_names,
     coverage_matrix,
     examples_on_other_skin_types,
     image_for_detail,
+    image_visible_to,
     images_for_listing,
 )
 from atlas.services.ingestion import IngestionError, decode_upload
@@ -150,6 +153,22 @@ def image_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
     }
     context["similar"], context["similar_unavailable"] = similar_to(image, k=SIMILAR_ON_DETAIL)
     return render(request, "atlas/image_detail.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+def image_file(request: HttpRequest, public_id: UUID, kind: str) -> HttpResponse:
+    """An image's full file or thumbnail for whoever may see the image (hidden ones: staff only).
+
+    Public images redirect to their public address; hidden ones are handed over by
+    private_file_response. An image the caller may not see is a 404, like one that does not exist.
+    """
+    image = Image.objects.filter(public_id=public_id).first()
+    if image is None or not image_visible_to(request.user, image):
+        raise Http404("No image with this id")
+    name = (image.file if kind == "file" else image.thumbnail).name
+    if image.is_public:
+        return redirect(default_storage.url(name))
+    return private_file_response(name)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -301,6 +320,6 @@ def _summary(query: SearchQuery | None, results: Results) -> str:
 
 
 __all__ = [
-    "condition_detail", "condition_list", "coverage", "home", "image_detail", "image_list", "search", "search_photo",
+    "condition_detail", "condition_list", "coverage", "home", "image_detail", "image_file", "image_list", "search", "search_photo",
     "skin_type_detail",
 ]  # fmt: skip

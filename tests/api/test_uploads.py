@@ -35,12 +35,15 @@ def test_a_contributor_upload_is_stored_for_review(api_client_for, source):
     assert (image.condition.slug, image.fitzpatrick_type, image.origin, image.licence) == ("melanoma", 6, "real", "CC-BY-4.0")
     assert [(r.x, r.y, r.width, r.height, r.label) for r in image.regions.all()] == [(2, 3, 10, 8, "lesion")]
     assert image.is_public is False  # waits for a curator
-    assert body["image"]["file"].startswith("http://testserver/media/")
+    # A hidden image's files: the authenticated view, never a storage path.
+    assert body["image"]["file"] == f"http://testserver/images/{image.public_id}/file/"
+    assert image.file.name.startswith("private/images/") and image.public_id.hex not in image.file.name
 
 
 def test_a_staff_upload_is_public(api_client_for, source):
     response = _upload(api_client_for("staff"), make_image_bytes(seed=2))
     assert response.status_code == 201 and Image.objects.get().is_public
+    assert response.json()["image"]["file"].startswith("http://testserver/media/images/")
 
 
 def test_a_duplicate_of_a_public_image_returns_the_existing_id_with_200(api_client_for, source, media_root, melanoma):

@@ -8,6 +8,7 @@ replica fetches it from there.
 from __future__ import annotations
 
 import logging
+import time
 
 import boto3
 import pytest
@@ -101,3 +102,49 @@ def test_index_is_published_to_the_bucket_and_fetched_by_a_replica(s3, search_se
     result = search_text(query="melanoma")
     assert result.index_version == str(build.pk) and [h.image.pk for h in result.hits] == expected
     assert Condition.objects.filter(slug="melanoma").exists()
+
+
+# --- hidden images: their own prefix, short-lived presigned URLs for staff only ---------------
+
+
+def test_hidden_images_live_under_the_private_prefix_and_move_when_published(
+    s3, source, melanoma, django_capture_on_commit_callbacks
+):
+    from atlas.services.image_files import image_visibility_set
+
+    hidden = image_ingest(file=make_image_bytes(seed=4), condition=melanoma, source=source, is_public=False).image
+    assert _keys(s3) == {hidden.file.name, hidden.thumbnail.name}
+    assert all(key.startswith("private/") for key in _keys(s3))
+    with django_capture_on_commit_callbacks(execute=True):
+        public = image_visibility_set(image=hidden, is_public=True)
+    assert _keys(s3) == {public.file.name, public.thumbnail.name}
+    assert not any(key.startswith("private/") for key in _keys(s3))
+    with django_capture_on_commit_callbacks(execute=True):
+        again = image_visibility_set(image=public, is_public=False)
+    assert _keys(s3) == {again.file.name, again.thumbnail.name} and all(k.startswith("private/") for k in _keys(s3))
+
+
+def test_staff_get_a_hidden_file_by_a_short_lived_presigned_url(s3, source, melanoma, settings, client, admin_client):
+    import urllib.request
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.urls import reverse
+
+    settings.PRIVATE_MEDIA_URL_SECONDS = 45
+    hidden = image_ingest(file=make_image_bytes(seed=5), condition=melanoma, source=source, is_public=False).image
+    url = reverse("atlas:image_file", args=[hidden.public_id, "file"])
+    assert client.get(url).status_code == 404  # anonymous: as if it did not exist
+    response = admin_client.get(url)
+    assert response.status_code == 302 and response["Cache-Control"] == "private, no-store"
+    location = response["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert urlsplit(location).path.endswith(hidden.file.name)
+    if "X-Amz-Expires" in query:  # signature v4: a lifetime in seconds
+        assert query["X-Amz-Expires"] == ["45"]
+    else:  # signature v2: an absolute expiry time
+        assert 0 < int(query["Expires"][0]) - time.time() <= 46
+    with urllib.request.urlopen(location) as fetched:  # noqa: S310 - moto on loopback
+        assert fetched.read(3) == b"\xff\xd8\xff"
+    unsigned = location.split("?", 1)[0]
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(unsigned)  # noqa: S310 - without the signature the object is not served

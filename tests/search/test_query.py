@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from atlas.models import Image
+from atlas.services.image_files import image_visibility_set
 from search import indexing, query
 from search.models import ImageEmbedding, IndexBuild
 from search.errors import SearchError, SearchUnavailable
@@ -43,7 +44,7 @@ def test_a_reindex_embeds_only_images_without_a_vector(atlas, add_image):
 
 def test_a_reindex_drops_deleted_and_hidden_images(atlas):
     hidden, deleted = atlas[0], atlas[1]
-    Image.objects.filter(pk=hidden.pk).update(is_public=False)
+    image_visibility_set(image=hidden, is_public=False)
     deleted.delete()
     build = indexing.index_rebuild()
     assert build.vector_count == 10 and build.dropped_count == 2
@@ -53,7 +54,7 @@ def test_a_reindex_drops_deleted_and_hidden_images(atlas):
 
 
 def test_hidden_and_deleted_images_never_come_back_even_before_a_reindex(atlas):
-    Image.objects.filter(pk=atlas[0].pk).update(is_public=False)
+    image_visibility_set(image=atlas[0], is_public=False)
     atlas[1].delete()
     for filters in (SearchFilters(), SearchFilters(conditions=("melanoma",))):
         found = ids(search_text(query="a photo", filters=filters, k=50))
