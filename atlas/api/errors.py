@@ -49,7 +49,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, IngestionError | SearchError):
-        return ApiError(exc.code, exc.message)
+        too_large = exc.code == "too_large"  # the same answer as a body refused by its length
+        return ApiError(exc.code, exc.message, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else 400)
     if isinstance(exc, SearchUnavailable):
         return ApiError("search_unavailable", str(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, Http404):

@@ -15,7 +15,10 @@ _ERRORS = {
     "404": "No such resource.",
     "429": "Throttled: wait Retry-After seconds.",
 }
-_WRITE_ERRORS = {"415": "Unsupported content type (use JSON or multipart/form-data)."}
+_WRITE_ERRORS = {
+    "413": "The body is over the upload limit (ATLAS_MAX_UPLOAD_BYTES): refused before it is read, or a file dropped as it came in.",
+    "415": "Unsupported content type (use JSON or multipart/form-data).",
+}
 
 
 class AtlasAutoSchema(AutoSchema):

@@ -45,9 +45,19 @@ from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
 from atlas.selectors import coverage_matrix, image_for_detail, image_visible_to
 from atlas.services.ingestion import image_ingest
+from atlas.uploads import too_large_message, upload_was_too_large
 from search.query import SearchResult, search_image, search_similar, search_text
 
 _SEARCH_UNAVAILABLE = {503: OpenApiResponse(ErrorSerializer, description="Search is not ready (no model or index).")}
+
+
+def _upload_data(request: Request):
+    """The parsed multipart body; 413 when a file passed the upload limit on the way in
+    (a body declared too large never gets here: atlas.uploads.UploadLimitMiddleware)."""
+    data = request.data
+    if upload_was_too_large(request._request):
+        raise ApiError("too_large", too_large_message(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return data
 
 
 # --- catalogue ------------------------------------------------------------------------------
@@ -129,7 +139,7 @@ class SearchView(APIView):
         responses={200: SearchResultSerializer, **_SEARCH_UNAVAILABLE},
     )
     def post(self, request: Request) -> Response:
-        params = checked(ImageSearchSerializer, request.data)
+        params = checked(ImageSearchSerializer, _upload_data(request))
         data = params.validated_data
         upload = data["image"].read(settings.ATLAS_MAX_UPLOAD_BYTES + 1)
         result = search_image(data=upload, filters=params.filters().as_search_filters(), k=data["k"], diversify=data["diversify"])
@@ -171,7 +181,7 @@ class UploadView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = checked(UploadSerializer, request.data).validated_data
+        data = checked(UploadSerializer, _upload_data(request)).validated_data
         condition = Condition.objects.filter(slug=data["condition"]).first()
         if condition is None:
             raise ApiError("unknown_condition", f"unknown condition {data['condition']} (see /api/v1/conditions/)")

@@ -145,6 +145,11 @@ ATLAS_MAX_UPLOAD_BYTES = env_int("ATLAS_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, min
 ATLAS_MAX_IMAGE_PIXELS = env_int("ATLAS_MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
 ATLAS_THUMBNAIL_SIZE = env_int("ATLAS_THUMBNAIL_SIZE", 256, minimum=32)
 ATLAS_JPEG_QUALITY = env_int("ATLAS_JPEG_QUALITY", 90, minimum=1)
+# Every upload path (web photo search, API uploads and photo search, admin): a body whose
+# Content-Length is over the limit is a 413 before it is read; files are kept in memory up to
+# the limit and never written to a temporary file (atlas/uploads.py).
+FILE_UPLOAD_HANDLERS = ["atlas.uploads.LimitedMemoryUploadHandler"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"), "atlas.uploads.UploadLimitMiddleware")
 # Dotted paths of Celery tasks called with the new image's id after an ingestion commits.
 ATLAS_AFTER_INGEST_TASKS: list[str] = env_list("ATLAS_AFTER_INGEST_TASKS", ["search.tasks.embed_image_task"])
 # Dotted paths of callables run after seed_demo added images, each given the DemoSeedSummary

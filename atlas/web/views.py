@@ -15,7 +15,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from atlas.models import Condition, Image
@@ -29,10 +28,10 @@ from atlas.selectors import (
     images_for_listing,
 )
 from atlas.services.ingestion import IngestionError, decode_upload
+from atlas.uploads import too_large_page, upload_limit, upload_was_too_large
 from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES, roman
 from atlas.web.forms import PhotoSearchForm, SearchForm, SearchQuery
 from atlas.web.results import Results, results_for_photo, results_for_query, similar_to
-from atlas.web.uploads import ENVELOPE_BYTES, InMemoryPhotoHandler, photo_upload_limit
 from search.errors import SearchError
 
 PAGE_SIZE = 24
@@ -102,24 +101,21 @@ def search(request: HttpRequest) -> HttpResponse:
     return _search_page(request, form, results, query=query, status=503 if results.unavailable else 200)
 
 
-@csrf_exempt  # the upload handlers must be set before CSRF reads the body; csrf_protect follows
+def _photo_too_large(request: HttpRequest, form: SearchForm | None = None) -> HttpResponse:
+    limit = upload_limit() // (1024 * 1024)
+    error = f"The photo is larger than {limit} MB; nothing was kept. Try a smaller copy."
+    return _search_page(request, form or PhotoSearchForm(), None, status=413, extra={"photo_error": error})
+
+
+@never_cache
+@too_large_page(_photo_too_large)  # a body declared too large: refused before it is read (atlas.uploads)
 @require_http_methods(["GET", "POST"])
 def search_photo(request: HttpRequest) -> HttpResponse:
     """Search by photo. The photo stays in memory for this request: never stored, never logged."""
     if request.method == "GET":
         return redirect(reverse("atlas:search") + "#photo")
-    if int(request.META.get("CONTENT_LENGTH") or 0) > photo_upload_limit() + ENVELOPE_BYTES:
-        return _photo_too_large(request)  # refused before a byte of the body is read
-    handler = InMemoryPhotoHandler(request)
-    request.upload_handlers = [handler]
-    return _search_photo(request, handler)
-
-
-@never_cache
-@csrf_protect
-def _search_photo(request: HttpRequest, handler: InMemoryPhotoHandler) -> HttpResponse:
     form = PhotoSearchForm(request.POST, request.FILES)
-    if handler.too_large:
+    if upload_was_too_large(request):
         return _photo_too_large(request, form)
     if not form.is_valid():
         return _search_page(request, form, None, status=400)
@@ -270,7 +266,7 @@ def _search_page(
         "query": query or SearchQuery(),
         "summary": _summary(query, results) if results else "",
         "conditions": condition_names(),
-        "photo_limit": photo_upload_limit(),
+        "photo_limit": upload_limit(),
         "photo_form": form if form.is_photo else PhotoSearchForm(initial=_filter_initial(request)),
         **(extra or {}),
     }
@@ -280,12 +276,6 @@ def _search_page(
 def _filter_initial(request: HttpRequest) -> dict:
     # The photo form carries the text form's filters (JS keeps them in step before it posts).
     return {"condition": request.GET.get("condition", ""), "fitzpatrick": request.GET.getlist("fitzpatrick"), "origin": request.GET.get("origin", "")}
-
-
-def _photo_too_large(request: HttpRequest, form: SearchForm | None = None) -> HttpResponse:
-    limit = photo_upload_limit() // (1024 * 1024)
-    error = f"The photo is larger than {limit} MB; nothing was kept. Try a smaller copy."
-    return _search_page(request, form or PhotoSearchForm(), None, status=413, extra={"photo_error": error})
 
 
 def _preview(data: bytes) -> str:

@@ -130,4 +130,4 @@ def test_bad_uploads_are_400_with_the_ingestion_code_and_store_nothing(api_clien
 
 def test_an_oversized_upload_is_refused(api_client_for, source, settings):
     settings.ATLAS_MAX_UPLOAD_BYTES = 1024
-    assert_error(_upload(api_client_for("staff"), make_image_bytes(400, 400, seed=13, fmt="PNG")), 400, "too_large")
+    assert_error(_upload(api_client_for("staff"), make_image_bytes(400, 400, seed=13, fmt="PNG")), 413, "too_large")
