@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (slow to compile on 2 cores)")
-    parser.add_argument("--sections", default="1,2,3,4,5", help="which sections to run (comma-separated)")
+    parser.add_argument("--sections", default="1,2,3,4,5,6", help="which sections to run (comma-separated)")
     args = parser.parse_args()
     sections = {int(s) for s in args.sections.split(",")}
     device = torch.device(args.device)
@@ -113,6 +113,8 @@ def main() -> None:
         training_section(device)
     if 5 in sections and device.type == "cpu":
         training_threads_section(rounds)
+    if 6 in sections:
+        demo_preset_section(device, rounds)
     print(f"\nload average at end: {os.getloadavg()}")
 
 
@@ -219,6 +221,57 @@ def training_threads_section(rounds: int) -> None:
     base = rates[f"{all_threads} threads (default)"]
     print("\n" + fmt_table(["fast-preset training", "steps/s", "vs default"],
                            [[k, f"{v:.2f}", f"{v / base:.2f}x"] for k, v in rates.items()]))
+
+
+def demo_preset_section(device, rounds: int) -> None:
+    # 6. The shipped demo preset beside the fast one, in the same run, alternating: training
+    # steps/s and CPU seconds per step (process time, so load from other processes shows in
+    # wall time only), then generation images/s at its 128 px with the noise input, b1 and b16.
+    from generation.train import Trainer
+
+    trainers, pairs, cpu = {}, {}, {}
+    for name in ("fast", "demo"):
+        cfg = preset(name, device=str(device))
+        s = cfg.image_size
+        pairs[name] = PairSet.from_tensors(torch.randint(0, 255, (64, 3, s, s), dtype=torch.uint8),
+                                           torch.randint(0, 255, (64, 3, s, s), dtype=torch.uint8))
+        trainers[name] = Trainer(cfg)
+        cpu[name] = []
+
+    def steps_of(name: str) -> Callable[[], int]:
+        def go() -> int:
+            c0 = time.process_time()
+            for _ in range(3):
+                trainers[name].step(pairs[name])
+            cpu[name].append((time.process_time() - c0) / 3)
+            return 3
+        return go
+
+    rates = alternate({name: steps_of(name) for name in trainers}, rounds, device)
+    rows = []
+    for name, sps in rates.items():
+        cfg, per_step = trainers[name].cfg, statistics.median(cpu[name])
+        rows.append([name, f"{cfg.image_size}", str(cfg.batch_size), f"{sps:.2f}", f"{per_step:.2f}",
+                     f"{cfg.steps}", f"{cfg.steps * per_step / 60:.0f}"])
+    print("\n" + fmt_table(["preset (training)", "px", "batch", "steps/s", "CPU s/step", "steps", "CPU-min for the run"], rows))
+
+    gens = {name: trainers[name].G.eval() for name in trainers}
+
+    def sample(name: str, batch: int) -> Callable[[], int]:
+        g, s = gens[name], trainers[name].cfg.image_size
+        x = torch.randn(batch, 3, s, s, device=device)
+        if trainers[name].cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+
+        def go() -> int:
+            with torch.inference_mode():
+                noise = g.draw_noise(batch, s, s, generator=torch.Generator().manual_seed(0), device=device) if g.noise_nc else None
+                g(x, noise) if noise is not None else g(x)
+            return batch
+        return go
+
+    rates = alternate({f"{n} b{b}": sample(n, b) for n in gens for b in (1, 16)}, rounds, device)
+    print("\n" + fmt_table(["generation (inference_mode)", "img/s"], [[k, f"{v:.2f}"] for k, v in rates.items()]))
 
 
 if __name__ == "__main__":

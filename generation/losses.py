@@ -69,8 +69,15 @@ def mode_seeking(fake_a: torch.Tensor, fake_b: torch.Tensor, noise_a: torch.Tens
                  eps: float = 1e-5) -> torch.Tensor:
     """Mode-seeking term (Mao et al., CVPR 2019): two images of the same maps from two noise
     draws should differ in proportion to their noise. Minimising 1 / ratio pushes G to use
-    the noise instead of collapsing onto one image per map."""
-    ratio = (fake_a - fake_b).abs().mean() / (noise_a - noise_b).abs().mean().clamp(min=eps)
+    the noise instead of collapsing onto one image per map.
+
+    The images are compared after removing each one's mean colour: otherwise the cheapest way
+    to differ is a global colour cast (pink, green or orange skin in run demo-v2 after 250
+    steps), which is exactly the variety we do not want; this way only structure (lesion shape,
+    texture, shading) counts."""
+    a = fake_a - fake_a.mean(dim=(2, 3), keepdim=True)
+    b = fake_b - fake_b.mean(dim=(2, 3), keepdim=True)
+    ratio = (a - b).abs().mean() / (noise_a - noise_b).abs().mean().clamp(min=eps)
     return 1.0 / (ratio + eps)
 
 

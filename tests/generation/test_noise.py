@@ -122,3 +122,11 @@ def test_demo_preset_is_the_patent_architecture_at_128():
     trainer = Trainer(cfg)
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in trainer.G.modules())
     assert isinstance(trainer.D, MultiscaleDiscriminator)
+
+
+def test_mode_seeking_does_not_reward_a_colour_cast():
+    za, zb = torch.zeros(2, 4, 8, 8), torch.ones(2, 4, 8, 8)
+    base = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    cast = mode_seeking(base, base + 0.5, za, zb)  # the same picture, tinted
+    shaped = mode_seeking(base, base.flip(-1), za, zb)  # another arrangement
+    assert shaped < cast and cast > 1e4
