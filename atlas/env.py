@@ -6,6 +6,7 @@ ImproperlyConfigured on a value it cannot parse, so a typo fails at start-up.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -60,3 +61,22 @@ def env_secret(name: str, default: str = "") -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from None
     return env_str(name, default)
+
+
+def env_trusted_proxies(name: str) -> int | tuple[str, ...]:
+    """A number of reverse proxies ("2") or their networks ("10.0.0.0/8, 127.0.0.1"): see atlas/clients.py."""
+    value = env_str(name, "0").strip()
+    if value.isdigit():
+        return int(value)
+    networks = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}={value!r}: use a number of proxies or a comma-separated list of networks (CIDR); "
+                f"{item!r} is neither"
+            ) from None
+    return tuple(networks)

@@ -17,6 +17,16 @@ def media_root(tmp_path, settings):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts():
+    """Throttle counts (API and the web photo search) live in a process-wide cache."""
+    from django.core.cache import caches
+
+    caches["api"].clear()
+    yield
+    caches["api"].clear()
+
+
 @pytest.fixture
 def source(db) -> Source:
     return Source.objects.create(

@@ -41,6 +41,7 @@ from atlas.api.serializers import (
     UploadSerializer,
     checked,
 )
+from atlas.api.throttling import PhotoSearchThrottle
 from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
 from atlas.selectors import coverage_matrix, image_for_detail, image_visible_to
@@ -118,9 +119,14 @@ def _search_response(request: Request, result: SearchResult) -> Response:
 
 
 class SearchView(APIView):
-    # Searching by photo is a read: open to everyone, like text search (and throttled alike).
+    # Searching by photo is a read: open to everyone, like text search, with its own lower
+    # rates on top (photo / anon_photo, shared with the web page's photo search).
     permission_classes = [permissions.AllowAny]
     parser_classes = [MultiPartParser, FormParser]
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        return [*throttles, PhotoSearchThrottle()] if self.request.method == "POST" else throttles
 
     @extend_schema(
         summary="Search by text",

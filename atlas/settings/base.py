@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from atlas.env import env_bool, env_int, env_list, env_secret, env_str
+from atlas.env import env_bool, env_int, env_list, env_secret, env_str, env_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("ATLAS_VAR_DIR", str(BASE_DIR / "var")))
@@ -254,6 +254,10 @@ CACHES["api"] = (
     if API_CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "atlas-api"}
 )
+# Which address an anonymous request counts against (atlas/clients.py): 0 (default) =
+# REMOTE_ADDR, X-Forwarded-For ignored (clients can write it); N = behind N reverse proxies
+# that each append to X-Forwarded-For; or the proxies' networks, e.g. "10.0.0.0/8,127.0.0.1".
+TRUSTED_PROXIES = env_trusted_proxies("TRUSTED_PROXIES")
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 200, minimum=1)
 API_EXPORT_MAX_IMAGES = env_int("API_EXPORT_MAX_IMAGES", 5000, minimum=1)
@@ -272,6 +276,11 @@ REST_FRAMEWORK = {
         "sustained": env_str("API_THROTTLE_SUSTAINED", "20000/day"),
         "anon_burst": env_str("API_THROTTLE_ANON_BURST", "30/min"),
         "anon_sustained": env_str("API_THROTTLE_ANON_SUSTAINED", "2000/day"),
+        # Searching by photo costs a decode and an embedding: its own, lower rates, one count
+        # shared by the API (POST /api/v1/search/) and the web page (/search/photo/).
+        # Anonymous photo search is allowed, at the anon_photo rate per address.
+        "photo": env_str("API_THROTTLE_PHOTO", "60/min"),
+        "anon_photo": env_str("API_THROTTLE_ANON_PHOTO", "10/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

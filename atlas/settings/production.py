@@ -4,7 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from atlas.env import env_bool, env_int, env_secret
 from atlas.settings.base import *  # noqa: F403
-from atlas.settings.base import DATABASE_URL
+from atlas.settings.base import API_CACHE_URL, DATABASE_URL
 
 DEBUG = False
 SECRET_KEY = env_secret("SECRET_KEY")
@@ -12,6 +12,12 @@ if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set to at least 50 random characters")
 if DATABASE_URL.startswith("sqlite"):
     raise ImproperlyConfigured("production needs DATABASE_URL pointing at PostgreSQL")
+# Throttle counters in each process's memory multiply every limit by the number of processes.
+if not API_CACHE_URL and not env_bool("API_THROTTLE_PER_PROCESS", False):
+    raise ImproperlyConfigured(
+        "production needs API_CACHE_URL (redis://...) so every web process shares the throttle counts; "
+        "set API_THROTTLE_PER_PROCESS=true to count in each process knowingly (one process only)"
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -17,6 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from atlas.api.throttling import photo_search_wait
 from atlas.models import Condition, Image
 from atlas.ops.private_files import private_file_response
 from atlas.selectors import (
@@ -114,6 +115,8 @@ def search_photo(request: HttpRequest) -> HttpResponse:
     """Search by photo. The photo stays in memory for this request: never stored, never logged."""
     if request.method == "GET":
         return redirect(reverse("atlas:search") + "#photo")
+    if (wait := photo_search_wait(request)) is not None:  # the API's photo-search count, before any decode
+        return _photo_throttled(request, wait)
     form = PhotoSearchForm(request.POST, request.FILES)
     if upload_was_too_large(request):
         return _photo_too_large(request, form)
@@ -276,6 +279,13 @@ def _search_page(
 def _filter_initial(request: HttpRequest) -> dict:
     # The photo form carries the text form's filters (JS keeps them in step before it posts).
     return {"condition": request.GET.get("condition", ""), "fitzpatrick": request.GET.getlist("fitzpatrick"), "origin": request.GET.get("origin", "")}
+
+
+def _photo_throttled(request: HttpRequest, wait: int) -> HttpResponse:
+    error = f"Too many photo searches from your address; nothing was searched. Try again in {wait} seconds."
+    response = _search_page(request, PhotoSearchForm(), None, status=429, extra={"photo_error": error})
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def _preview(data: bytes) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from atlas.api.tokens import api_token_create
@@ -12,13 +11,6 @@ from atlas.models import ApiClient
 from tests.search.conftest import add_image, search_settings, tiny_checkpoint  # noqa: F401 - shared fixtures
 
 ROLES = ("anonymous", "client", "contributor", "staff")
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counts():
-    caches["api"].clear()
-    yield
-    caches["api"].clear()
 
 
 def token_for(name: str, user: User | None = None) -> str:

@@ -13,6 +13,7 @@ GOOD_ENV = {
     "SECRET_KEY": "k" * 20 + "-Xq9!vR2#pL7@wN4$zT8^bM1&cY6*hJ3(" + "e" * 20,
     "DATABASE_URL": "postgres://atlas@127.0.0.1:5432/atlas_deploy_check",
     "ALLOWED_HOSTS": "atlas.example.org",
+    "API_CACHE_URL": "redis://127.0.0.1:6379/1",
 }
 
 
@@ -39,6 +40,20 @@ def test_production_refuses_sqlite(tmp_path):
     result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/db"})
     assert result.returncode != 0
     assert "PostgreSQL" in result.stderr
+
+
+def test_production_refuses_per_process_throttles_unless_told(tmp_path):
+    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "API_CACHE_URL": ""})
+    assert result.returncode != 0
+    assert "API_CACHE_URL" in result.stderr and "API_THROTTLE_PER_PROCESS" in result.stderr
+    told = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "API_CACHE_URL": "",
+                                 "API_THROTTLE_PER_PROCESS": "true"})
+    assert told.returncode == 0, told.stderr
+
+
+def test_a_bad_trusted_proxy_setting_stops_the_start(tmp_path):
+    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "TRUSTED_PROXIES": "10.0.0.0/8,nginx"})
+    assert result.returncode != 0 and "TRUSTED_PROXIES" in result.stderr and "'nginx'" in result.stderr
 
 
 def test_s3_storage_needs_a_bucket(tmp_path):
