@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -208,7 +209,10 @@ def gan_checkpoint_activate(*, checkpoint: GanCheckpoint) -> GanCheckpoint:
 
 
 # --- sampling ----------------------------------------------------------------------------
-_cache: dict[tuple, smp.LoadedGenerator] = {}
+# Loaded generators, most recently used last. Bounded (GAN_GENERATOR_CACHE_SIZE, default 2:
+# the active checkpoint and the one before it): a worker that meets many checkpoint versions
+# never holds them all, GPU memory included. A rewritten file replaces its older version.
+_cache: OrderedDict[tuple[str, int], smp.LoadedGenerator] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -224,12 +228,24 @@ def gan_generator_load(*, checkpoint: GanCheckpoint | Path | None = None) -> smp
     key = (str(path), path.stat().st_mtime_ns)
     _apply_threads()
     with _cache_lock:
-        if key not in _cache:
-            try:
-                _cache[key] = smp.generator_load(path, catalogue=catalogue_vocabulary(), device=settings.GAN_DEVICE)
-            except smp.CheckpointError as exc:
-                raise GanError(str(exc)) from exc
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        _evict([k for k in _cache if k[0] == key[0]])  # older versions of this file
+        _evict(list(_cache)[: max(0, len(_cache) - settings.GAN_GENERATOR_CACHE_SIZE + 1)])  # room for one
+        try:
+            _cache[key] = smp.generator_load(path, catalogue=catalogue_vocabulary(), device=settings.GAN_DEVICE)
+        except smp.CheckpointError as exc:
+            raise GanError(str(exc)) from exc
         return _cache[key]
+
+
+def _evict(keys: list[tuple[str, int]]) -> None:
+    """Drop these generators; their GPU memory goes back once nothing else holds them."""
+    for key in keys:
+        del _cache[key]
+    if keys and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _check_condition(slug: str) -> None:

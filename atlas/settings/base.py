@@ -185,6 +185,9 @@ GAN_DEVICE = env_str("ATLAS_GAN_DEVICE", "auto")
 # CPU threads for GAN work, 0 = torch's default (all cores). On a shared machine 1 is often
 # several times faster: torch's threads spin-wait for each other when cores are taken.
 GAN_THREADS = env_int("ATLAS_GAN_THREADS", 0, minimum=0)
+# Generators a process keeps loaded (least recently used dropped first): the active
+# checkpoint and the one before it by default. Each holds its weights (GPU memory on CUDA).
+GAN_GENERATOR_CACHE_SIZE = env_int("ATLAS_GAN_GENERATOR_CACHE_SIZE", 2, minimum=1)
 GAN_CROP_SIZE = env_int("ATLAS_GAN_CROP_SIZE", 128, minimum=32)  # ROI crop window, pixels (the shipped demo model's)
 GAN_CROPS_PER_IMAGE = env_int("ATLAS_GAN_CROPS_PER_IMAGE", 2, minimum=1)
 GAN_HOLDOUT_PERCENT = env_int("ATLAS_GAN_HOLDOUT_PERCENT", 10, minimum=0)  # cases kept for evaluation

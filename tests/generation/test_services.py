@@ -157,3 +157,40 @@ def test_export_and_register_round_trip(catalogue, tmp_path):
     out.write_bytes(b"not a checkpoint")
     with pytest.raises(CommandError, match="not a readable checkpoint"):
         call_command("register_gan_checkpoint", str(out))
+
+
+def test_the_generator_cache_is_bounded_and_frees_what_it_drops(tmp_path, monkeypatch, settings):
+    import gc
+    import os
+    import weakref
+    from pathlib import Path
+
+    from generation import services
+
+    class Loaded:  # stands in for a generator (weights, GPU memory)
+        def __init__(self, path):
+            self.path = path
+
+    monkeypatch.setattr(services.smp, "generator_load", lambda path, **kw: Loaded(path))
+    monkeypatch.setattr(services, "catalogue_vocabulary", lambda: [])
+    monkeypatch.setattr(services, "_cache", services.OrderedDict())
+    settings.GAN_GENERATOR_CACHE_SIZE = 2
+    files = []
+    for n in range(4):
+        files.append(tmp_path / f"g{n}.pt")
+        files[-1].write_bytes(b"x")
+    first = gan_generator_load(checkpoint=files[0])
+    dropped = weakref.ref(first)
+    del first
+    gan_generator_load(checkpoint=files[1])
+    gan_generator_load(checkpoint=files[0])  # used again: now the most recent
+    gan_generator_load(checkpoint=files[2])  # evicts g1, the least recently used
+    assert [Path(k[0]).name for k in services._cache] == ["g0.pt", "g2.pt"]
+    gan_generator_load(checkpoint=files[3])
+    assert [Path(k[0]).name for k in services._cache] == ["g2.pt", "g3.pt"]
+    gc.collect()
+    assert dropped() is None  # nothing else holds an evicted generator
+    # A checkpoint file rewritten in place (new version): the old version goes at once.
+    os.utime(files[3], ns=(1, 1))
+    gan_generator_load(checkpoint=files[3])
+    assert [(Path(k[0]).name, k[1] == 1) for k in services._cache] == [("g2.pt", False), ("g3.pt", True)]
