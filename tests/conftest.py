@@ -7,6 +7,7 @@ import io
 import pytest
 from PIL import Image as PILImage
 
+from atlas.content_credentials import demo_pair_paths, demo_pair_write
 from atlas.models import Condition, Source
 
 
@@ -25,6 +26,25 @@ def fresh_throttle_counts():
     caches["api"].clear()
     yield
     caches["api"].clear()
+
+
+@pytest.fixture(scope="session")
+def c2pa_demo_dir(tmp_path_factory):
+    """One demo signing pair for the whole run (making one per test would cost a key generation)."""
+    directory = tmp_path_factory.mktemp("c2pa")
+    demo_pair_write(directory)
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def c2pa_pair(c2pa_demo_dir, settings):
+    """Synthetic ingestion signs with the session's demo pair, never with the checkout's var/c2pa."""
+    key, cert, ca = demo_pair_paths(c2pa_demo_dir)
+    settings.ATLAS_C2PA_KEY_FILE, settings.ATLAS_C2PA_CERT_FILE, settings.ATLAS_C2PA_TRUST_ANCHORS_FILE = (
+        str(key), str(cert), str(ca),
+    )
+    settings.ATLAS_C2PA_DEMO_KEYS = True
+    return key, cert, ca
 
 
 @pytest.fixture

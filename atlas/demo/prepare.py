@@ -12,6 +12,7 @@ from collections.abc import Callable
 from django.contrib.auth import get_user_model
 
 from atlas.models import Source
+from atlas.services.credentials import demo_credentials_ensure
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"
@@ -31,6 +32,7 @@ def demo_prepare(*, say: Callable[[str], None], seed_images: Callable[[], None])
     build = index_rebuild()
     say(f"search index: version {build.pk}, {build.vector_count} vectors ({build.embedded_count} newly embedded)")
     say(demo_checkpoint_ensure())
+    say(demo_credentials_ensure())
     say(demo_user_ensure())
 
 

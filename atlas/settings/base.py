@@ -177,6 +177,17 @@ CELERY_BEAT_SCHEDULE["atlas-sweep-orphan-files"] = {
     "options": {"queue": "default"},
 }
 
+# --- Content credentials (C2PA) --------------------------------------------------------
+# Every synthetic file is signed at ingestion and again on export (docs/operations.md). Paths to
+# a PEM private key and its certificate chain (signer first); the trust anchors (PEM roots) are
+# what `verify_credentials` trusts. By default: the local demo pair under var/c2pa/, which
+# ATLAS_C2PA_DEMO_KEYS lets Atlas create and renew. Production requires a real pair.
+_C2PA_DEMO = VAR_DIR / "c2pa" / "demo-NOT-FOR-PRODUCTION"
+ATLAS_C2PA_KEY_FILE = env_str("ATLAS_C2PA_KEY_FILE", f"{_C2PA_DEMO}.key")
+ATLAS_C2PA_CERT_FILE = env_str("ATLAS_C2PA_CERT_FILE", f"{_C2PA_DEMO}.pem")
+ATLAS_C2PA_TRUST_ANCHORS_FILE = env_str("ATLAS_C2PA_TRUST_ANCHORS_FILE", f"{_C2PA_DEMO}-ca.pem")
+ATLAS_C2PA_DEMO_KEYS = env_bool("ATLAS_C2PA_DEMO_KEYS", True)
+
 # --- Generation (DermGAN) ---------------------------------------------------------------
 # Datasets, training runs, checkpoints and evaluation encoders live under GAN_ROOT.
 GAN_ROOT = Path(env_str("ATLAS_GAN_ROOT", str(VAR_DIR / "gan")))

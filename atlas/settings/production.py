@@ -2,7 +2,8 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from atlas.env import env_bool, env_int, env_secret
+from atlas.content_credentials import CredentialsError, signing_pair_load
+from atlas.env import env_bool, env_int, env_secret, env_str
 from atlas.settings.base import *  # noqa: F403
 from atlas.settings.base import API_CACHE_URL, DATABASE_URL
 
@@ -18,6 +19,19 @@ if not API_CACHE_URL and not env_bool("API_THROTTLE_PER_PROCESS", False):
         "production needs API_CACHE_URL (redis://...) so every web process shares the throttle counts; "
         "set API_THROTTLE_PER_PROCESS=true to count in each process knowingly (one process only)"
     )
+
+# Content credentials: synthetic files are signed with the operator's own key; the demo pair
+# never signs in production. A missing, unreadable, expired or mismatched pair stops the start.
+ATLAS_C2PA_DEMO_KEYS = False
+ATLAS_C2PA_KEY_FILE = env_str("ATLAS_C2PA_KEY_FILE")
+ATLAS_C2PA_CERT_FILE = env_str("ATLAS_C2PA_CERT_FILE")
+ATLAS_C2PA_TRUST_ANCHORS_FILE = env_str("ATLAS_C2PA_TRUST_ANCHORS_FILE")
+try:
+    _c2pa_pair = signing_pair_load(ATLAS_C2PA_KEY_FILE, ATLAS_C2PA_CERT_FILE)
+except CredentialsError as _exc:
+    raise ImproperlyConfigured(f"content credentials (C2PA): {_exc}") from None
+if _c2pa_pair.is_demo:
+    raise ImproperlyConfigured("content credentials (C2PA): ATLAS_C2PA_CERT_FILE is the local demo pair (NOT FOR PRODUCTION)")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.atlas.c2pa_helpers import write_pair
+
 ROOT = Path(__file__).resolve().parents[2]
-GOOD_ENV = {
+BASE_ENV = {
     "DJANGO_SETTINGS_MODULE": "atlas.settings.production",
     "SECRET_KEY": "k" * 20 + "-Xq9!vR2#pL7@wN4$zT8^bM1&cY6*hJ3(" + "e" * 20,
     "DATABASE_URL": "postgres://atlas@127.0.0.1:5432/atlas_deploy_check",
@@ -17,56 +21,67 @@ GOOD_ENV = {
 }
 
 
+@pytest.fixture(scope="module")
+def signing_pair(tmp_path_factory) -> tuple[Path, Path, Path]:
+    return write_pair(tmp_path_factory.mktemp("c2pa"), name="operator")
+
+
+@pytest.fixture
+def good_env(signing_pair) -> dict:
+    key, cert, ca = signing_pair
+    return {**BASE_ENV, "ATLAS_C2PA_KEY_FILE": str(key), "ATLAS_C2PA_CERT_FILE": str(cert), "ATLAS_C2PA_TRUST_ANCHORS_FILE": str(ca)}
+
+
 def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECRET_KEY", "DEBUG"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SECRET_KEY", "DEBUG", "ATLAS_C2PA"))}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120
     )
 
 
-def test_check_deploy_is_clean_at_warning_level(tmp_path):
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path)})
+def test_check_deploy_is_clean_at_warning_level(good_env, tmp_path):
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env={**good_env, "ATLAS_VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
 
-def test_production_refuses_a_short_secret_key(tmp_path):
-    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "SECRET_KEY": "short"})
+def test_production_refuses_a_short_secret_key(good_env, tmp_path):
+    result = _manage("check", env={**good_env, "ATLAS_VAR_DIR": str(tmp_path), "SECRET_KEY": "short"})
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
 
-def test_production_refuses_sqlite(tmp_path):
-    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/db"})
+def test_production_refuses_sqlite(good_env, tmp_path):
+    result = _manage("check", env={**good_env, "ATLAS_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/db"})
     assert result.returncode != 0
     assert "PostgreSQL" in result.stderr
 
 
-def test_production_refuses_per_process_throttles_unless_told(tmp_path):
-    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "API_CACHE_URL": ""})
+def test_production_refuses_per_process_throttles_unless_told(good_env, tmp_path):
+    result = _manage("check", env={**good_env, "ATLAS_VAR_DIR": str(tmp_path), "API_CACHE_URL": ""})
     assert result.returncode != 0
     assert "API_CACHE_URL" in result.stderr and "API_THROTTLE_PER_PROCESS" in result.stderr
-    told = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "API_CACHE_URL": "",
+    told = _manage("check", env={**good_env, "ATLAS_VAR_DIR": str(tmp_path), "API_CACHE_URL": "",
                                  "API_THROTTLE_PER_PROCESS": "true"})
     assert told.returncode == 0, told.stderr
 
 
-def test_a_bad_trusted_proxy_setting_stops_the_start(tmp_path):
-    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "TRUSTED_PROXIES": "10.0.0.0/8,nginx"})
+def test_a_bad_trusted_proxy_setting_stops_the_start(good_env, tmp_path):
+    result = _manage("check", env={**good_env, "ATLAS_VAR_DIR": str(tmp_path), "TRUSTED_PROXIES": "10.0.0.0/8,nginx"})
     assert result.returncode != 0 and "TRUSTED_PROXIES" in result.stderr and "'nginx'" in result.stderr
 
 
-def test_s3_storage_needs_a_bucket(tmp_path):
-    result = _manage("check", env={**GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "STORAGE_BACKEND": "s3"})
+def test_s3_storage_needs_a_bucket(good_env, tmp_path):
+    result = _manage("check", env={**good_env, "ATLAS_VAR_DIR": str(tmp_path), "STORAGE_BACKEND": "s3"})
     assert result.returncode != 0
     assert "AWS_STORAGE_BUCKET_NAME" in result.stderr
 
 
-def test_check_deploy_is_clean_with_a_secret_file_s3_storage_and_json_logs(tmp_path):
+def test_check_deploy_is_clean_with_a_secret_file_s3_storage_and_json_logs(good_env, tmp_path):
     secret = tmp_path / "secret"
-    secret.write_text(GOOD_ENV["SECRET_KEY"] + "\n")
+    secret.write_text(BASE_ENV["SECRET_KEY"] + "\n")
     env = {
-        **GOOD_ENV, "ATLAS_VAR_DIR": str(tmp_path), "SECRET_KEY": "", "SECRET_KEY_FILE": str(secret),
+        **good_env, "ATLAS_VAR_DIR": str(tmp_path), "SECRET_KEY": "", "SECRET_KEY_FILE": str(secret),
         "STORAGE_BACKEND": "s3", "AWS_STORAGE_BUCKET_NAME": "atlas", "LOG_FORMAT": "json",
     }
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
@@ -145,3 +160,28 @@ def test_every_process_line_and_script_names_its_settings_module():
     assert "DJANGO_SETTINGS_MODULE=atlas.settings.production" in (ROOT / "scripts/systemd/atlas.env.example").read_text()
     for unit in (ROOT / "scripts/systemd").glob("*.service"):
         assert "EnvironmentFile=/etc/atlas/atlas.env" in unit.read_text(), unit.name
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("unset", "ATLAS_C2PA_KEY_FILE is not set"),
+        ("expired", "expired on"),
+        ("other_key", "does not match"),
+        ("demo", "local demo pair (NOT FOR PRODUCTION)"),
+    ],
+)
+def test_production_refuses_a_missing_expired_mismatched_or_demo_signing_key(good_env, tmp_path, problem, message):
+    from atlas.content_credentials import demo_pair_write
+
+    env = {**good_env, "ATLAS_VAR_DIR": str(tmp_path)}
+    if problem == "unset":
+        env["ATLAS_C2PA_KEY_FILE"] = ""
+    elif problem == "demo":
+        env["ATLAS_C2PA_KEY_FILE"], env["ATLAS_C2PA_CERT_FILE"], _ = map(str, demo_pair_write(tmp_path / "c2pa"))
+    else:
+        options = {"valid_from_days": -40, "valid_days": 30} if problem == "expired" else {"other_key": True}
+        env["ATLAS_C2PA_KEY_FILE"], env["ATLAS_C2PA_CERT_FILE"], _ = map(str, write_pair(tmp_path, **options))
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "content credentials (C2PA)" in result.stderr and message in result.stderr
