@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from atlas.api.tokens import api_token_create, api_token_revoke
 from atlas.forms import ConditionAdminForm, ConditionLabelMappingForm, ImageIngestForm
 from atlas.models import ApiClient, ApiToken, Condition, ConditionLabelMapping, ExportJob, Image, Region, Source
+from atlas.services.conditions import ConditionCurationError, condition_accept, condition_merge
 from atlas.services.image_files import image_visibility_set
 
 
@@ -130,14 +134,21 @@ class LabelMappingInline(admin.TabularInline):
     fields = ["dataset", "label"]
 
 
+class ConditionMergeForm(forms.Form):
+    into = forms.ModelChoiceField(
+        queryset=Condition.objects.public(), label="Merge into", help_text="A curated condition of the public vocabulary."
+    )
+
+
 @admin.register(Condition)
 class ConditionAdmin(admin.ModelAdmin):
     form = ConditionAdminForm
-    list_display = ["name", "slug", "category", "image_count"]
-    list_filter = ["category"]
+    list_display = ["name", "slug", "category", "needs_curation", "image_count"]
+    list_filter = ["needs_curation", "category"]
     search_fields = ["name", "slug", "synonyms"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [LabelMappingInline]
+    actions = ["accept", "merge"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Condition]:
         return super().get_queryset(request).annotate(image_count=Count("images"))
@@ -145,6 +156,37 @@ class ConditionAdmin(admin.ModelAdmin):
     @admin.display(description="Images", ordering="image_count")
     def image_count(self, condition: Condition) -> int:
         return condition.image_count
+
+    @admin.action(description="Accept the selected conditions into the public vocabulary", permissions=["change"])
+    def accept(self, request: HttpRequest, queryset: QuerySet[Condition]) -> None:
+        for condition in queryset:
+            try:
+                condition_accept(condition=condition)
+                messages.success(request, f"{condition.name} is now public, with its images.")
+            except ConditionCurationError as exc:
+                messages.warning(request, str(exc))
+
+    @admin.action(description="Merge the selected conditions into an existing one…", permissions=["change", "delete"])
+    def merge(self, request: HttpRequest, queryset: QuerySet[Condition]):
+        form = ConditionMergeForm(request.POST if "apply" in request.POST else None)
+        if not form.is_bound or not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request), "title": "Merge conditions", "conditions": queryset,
+                "form": form, "opts": self.model._meta, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }  # fmt: skip
+            return TemplateResponse(request, "admin/atlas/condition/merge.html", context)
+        for condition in queryset:
+            try:
+                result = condition_merge(condition=condition, into=form.cleaned_data["into"])
+            except ConditionCurationError as exc:
+                messages.error(request, str(exc))
+                continue
+            messages.success(
+                request,
+                f"Merged {result.merged_name} into {result.into.name}: {result.images_moved} image(s) moved, "
+                f"{result.mappings_moved} label mapping(s) now point at {result.into.name}.",
+            )
+        return None
 
 
 @admin.register(ConditionLabelMapping)

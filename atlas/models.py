@@ -14,6 +14,15 @@ from django.urls import reverse
 from atlas.skin import FITZPATRICK_CHOICES, MONK_CHOICES
 
 
+class ConditionQuerySet(models.QuerySet):
+    def public(self) -> ConditionQuerySet:
+        """The public vocabulary: pages, the API, search and quizzes list only these."""
+        return self.filter(needs_curation=False)
+
+    def needing_curation(self) -> ConditionQuerySet:
+        return self.filter(needs_curation=True)
+
+
 class Condition(models.Model):
     class Category(models.TextChoices):
         MALIGNANT = "malignant", "Malignant"
@@ -28,12 +37,19 @@ class Condition(models.Model):
     synonyms = models.JSONField(default=list, blank=True, help_text="Lay and clinical synonyms, a list of strings.")
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
     description = models.TextField(blank=True)
+    needs_curation = models.BooleanField(
+        default=False,
+        help_text="Created by an import from a dataset label no mapping covered. Hidden from the public "
+        "vocabulary, with its images, until a curator accepts it or merges it into an existing condition.",
+    )
+
+    objects = ConditionQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        return f"{self.name} (needs curation)" if self.needs_curation else self.name
 
     @property
     def all_names(self) -> list[str]:
@@ -92,7 +108,8 @@ PRIVATE_PREFIX = "private/"
 
 class ImageQuerySet(models.QuerySet):
     def public(self) -> ImageQuerySet:
-        return self.filter(is_public=True)
+        # Images filed under a condition an import created wait, with it, for a curator.
+        return self.filter(is_public=True, condition__needs_curation=False)
 
     def real(self) -> ImageQuerySet:
         return self.filter(origin=Image.Origin.REAL)

@@ -153,7 +153,7 @@ def coverage_matrix(
     `conditions` picks and orders the rows (Condition objects or slugs); by default every
     condition, in the taxonomy's order.
     """
-    rows = _conditions(conditions)
+    rows = _conditions(conditions, public_only=public_only)
     images = Image.objects.public() if public_only else Image.objects.all()
     if conditions is not None:
         images = images.filter(condition__in=rows)
@@ -251,7 +251,7 @@ def condition_names() -> list[dict]:
     """Every condition with the names people use for it: the search page's typeahead data."""
     return [
         {"slug": c.slug, "name": c.name, "synonyms": [s for s in c.synonyms if s.strip()]}
-        for c in Condition.objects.order_by("name")
+        for c in Condition.objects.public().order_by("name")
     ]
 
 
@@ -264,7 +264,7 @@ def condition_by_name(term: str) -> Condition | None:
     wanted = " ".join(term.split()).casefold()
     if not wanted:
         return None
-    conditions = list(Condition.objects.all())
+    conditions = list(Condition.objects.public())
     for condition in conditions:
         if wanted in (condition.slug, condition.name.casefold()):
             return condition
@@ -279,11 +279,13 @@ def catalogue_has_procedural_images() -> bool:
     return Source.objects.filter(is_procedural=True, images__is_public=True).exists()
 
 
-def _conditions(conditions: Iterable[Condition | str] | None) -> list[Condition]:
+def _conditions(conditions: Iterable[Condition | str] | None, *, public_only: bool) -> list[Condition]:
+    # Conditions an import created await a curator: staff counts show them, public ones do not.
+    known = Condition.objects.public() if public_only else Condition.objects.all()
     if conditions is None:
-        return list(Condition.objects.all())
+        return list(known)
     wanted = [_slug(c) for c in conditions]
-    by_slug = {c.slug: c for c in Condition.objects.filter(slug__in=wanted)}
+    by_slug = {c.slug: c for c in known.filter(slug__in=wanted)}
     return [by_slug[slug] for slug in wanted if slug in by_slug]
 
 

@@ -215,7 +215,8 @@ def _check_filters(filters: SearchFilters, k: int) -> SearchFilters:
         raise SearchError("bad_skin_type", f"Fitzpatrick types are 1-6, not {bad_types}")
     if filters.origin and filters.origin not in Image.Origin.values:
         raise SearchError("bad_origin", f"origin must be one of {Image.Origin.values}")
-    unknown = set(filters.conditions) - set(Condition.objects.filter(slug__in=filters.conditions).values_list("slug", flat=True))
+    known = Condition.objects.public().filter(slug__in=filters.conditions).values_list("slug", flat=True)
+    unknown = set(filters.conditions) - set(known)
     if unknown:
         raise SearchError("unknown_condition", f"unknown condition {', '.join(sorted(unknown))}")
     return filters
@@ -310,7 +311,7 @@ def _vocabulary(stamp: tuple) -> Vocabulary:
 
 def vocabulary() -> Vocabulary:
     """Condition names and synonyms from the Condition rows (edited in the admin: the cache key changes with them)."""
-    rows = Condition.objects.order_by("id").values_list("id", "slug", "name", "synonyms")
+    rows = Condition.objects.public().order_by("id").values_list("id", "slug", "name", "synonyms")
     return _vocabulary(tuple((i, slug, name, tuple(synonyms)) for i, slug, name, synonyms in rows))
 
 

@@ -29,7 +29,7 @@ class ImageFilters:
 
 
 def unknown_conditions(slugs: tuple[str, ...]) -> list[str]:
-    known = set(Condition.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+    known = set(Condition.objects.public().filter(slug__in=slugs).values_list("slug", flat=True))
     return sorted(set(slugs) - known)
 
 

@@ -73,7 +73,7 @@ class ConditionListView(APIView):
 class ConditionDetailView(APIView):
     @extend_schema(summary="One condition with its image counts per skin type", responses=ConditionSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        condition = get_object_or_404(Condition, slug=slug)
+        condition = get_object_or_404(Condition.objects.public(), slug=slug)
         return Response(ConditionSerializer(coverage_matrix(conditions=[condition]).rows[0]).data)
 
 
@@ -188,7 +188,7 @@ class UploadView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = checked(UploadSerializer, _upload_data(request)).validated_data
-        condition = Condition.objects.filter(slug=data["condition"]).first()
+        condition = Condition.objects.public().filter(slug=data["condition"]).first()
         if condition is None:
             raise ApiError("unknown_condition", f"unknown condition {data['condition']} (see /api/v1/conditions/)")
         source = Source.objects.filter(slug=data["source"]).first()

@@ -33,6 +33,10 @@ class ImportReport:
     duplicates: int = 0  # already in the catalogue (same pixels): nothing stored
     skipped: list[SkippedRow] = field(default_factory=list)
     unmapped: Counter = field(default_factory=Counter)  # label -> rows not imported for want of a mapping
+    # label -> slug of the condition needing curation its rows were filed under (--create-unmapped-conditions)
+    curation: dict[str, str] = field(default_factory=dict)
+    curation_rows: Counter = field(default_factory=Counter)  # label -> rows filed under its new condition
+    unknown_skin_type_rows: set[int] = field(default_factory=set)  # imported rows no skin-type column had a type for
 
     def skipped_by_reason(self) -> Counter:
         return Counter(skip.reason for skip in self.skipped)
@@ -53,6 +57,16 @@ class ImportReport:
             lines.extend(f"    row {skip.row}: {skip.message}" for skip in rows[:DETAILS_SHOWN_PER_REASON])
             if len(rows) > DETAILS_SHOWN_PER_REASON:
                 lines.append(f"    ... and {len(rows) - DETAILS_SHOWN_PER_REASON} more")
+        lines.append(
+            f"skin type unknown in every column: {_rows(len(self.unknown_skin_type_rows))} imported "
+            "(stored with no Fitzpatrick type)"
+        )
+        if self.curation:
+            lines.append(
+                f"conditions needing curation: {len(self.curation)} labels, {_rows(sum(self.curation_rows.values()))} "
+                "filed under them (hidden from the public until a curator accepts or merges them in the admin)"
+            )
+            lines.extend(f"  {label!r} -> {slug}: {self.curation_rows[label]}" for label, slug in sorted(self.curation.items()))
         lines.append(f"unmapped labels: {len(self.unmapped)} ({_rows(sum(self.unmapped.values()))} not imported)")
         lines.extend(f"  {label!r}: {count}" for label, count in self.unmapped.most_common())
         if self.unmapped:
@@ -77,6 +91,7 @@ def import_rows(
     report.images = len(rows)
     finder = ImageFinder(images_dir)
     unmapped_rows: set[tuple[str, int]] = set()
+    curated_rows: set[tuple[str, int]] = set()
     bar = tqdm(rows, desc=f"import {report.format}", unit="img", file=progress, disable=progress is None, mininterval=0.5)
     for row in bar:
         condition = conditions.get(label_key(row.label))
@@ -88,8 +103,11 @@ def import_rows(
         )
         if skip is not None:
             report.skipped.append(skip)
+        elif label_key(row.label) in report.curation:
+            curated_rows.add((label_key(row.label), row.row))
     bar.close()
     report.unmapped.update(label for label, _ in unmapped_rows)
+    report.curation_rows.update(label for label, _ in curated_rows)
     report.skipped.sort(key=lambda skip: skip.row)
     return report
 
@@ -140,6 +158,8 @@ def _import_one(
         return SkippedRow(row.row, "unreadable_file", f"{path.name}: {exc.strerror or exc}")
     if result.created:
         report.imported += 1
+        if row.fitzpatrick_type is None:
+            report.unknown_skin_type_rows.add(row.row)
     else:
         report.duplicates += 1
     return None

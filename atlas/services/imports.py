@@ -8,10 +8,11 @@ from typing import TextIO
 from django.db.models import Q
 from django.utils.text import slugify
 
-from atlas.importers.base import ImportFileError, RowOutcome, label_key
+from atlas.importers.base import ImportFileError, ImportRow, RowOutcome, label_key
 from atlas.importers.registry import get_format
 from atlas.importers.runner import ImportReport, import_rows
 from atlas.models import Condition, ConditionLabelMapping, Source
+from atlas.services.conditions import conditions_for_unmapped_labels
 
 __all__ = ["ImportFileError", "ImportReport", "dataset_import"]
 
@@ -26,6 +27,7 @@ def dataset_import(
     allow_generative_training: bool = False,
     private: bool = False,
     limit: int | None = None,
+    create_unmapped_conditions: bool = False,
     progress: TextIO | None = None,
 ) -> ImportReport:
     """Read FORMAT's metadata, then ingest each row's image under one Source.
@@ -33,6 +35,9 @@ def dataset_import(
     Raises ImportFileError (and imports nothing, creates no Source) when the metadata cannot be
     read at all: unknown format, missing file or folder, a required column missing. Problems
     with single rows are reported in the ImportReport and the import goes on.
+
+    create_unmapped_conditions: a label no mapping covers gets a condition needing curation
+    (atlas.services.conditions) and its rows are imported under it, instead of being left out.
     """
     dataset = get_format(format)
     if dataset.name != "manifest" and allow_generative_training:
@@ -63,10 +68,16 @@ def dataset_import(
         allows_generative_training=source.allows_generative_training,
         source_created=created,
     )
+    conditions = _label_conditions(dataset.name)
+    if create_unmapped_conditions:
+        unmapped = {label_key(o.label) for o in outcomes if isinstance(o, ImportRow) and o.label.strip()} - set(conditions)
+        created = conditions_for_unmapped_labels(dataset=dataset.name, labels=unmapped)
+        conditions.update(created)
+        report.curation = {label: condition.slug for label, condition in created.items()}
     return import_rows(
         outcomes=outcomes,
         images_dir=images_dir,
-        conditions=_label_conditions(dataset.name),
+        conditions=conditions,
         source=source,
         is_public=dataset.is_public and not private,
         report=report,

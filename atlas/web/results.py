@@ -155,5 +155,5 @@ def _page_number(raw: str | None) -> int:
 
 
 def _conditions(slugs) -> list[Condition]:
-    by_slug = {c.slug: c for c in Condition.objects.filter(slug__in=list(slugs))}
+    by_slug = {c.slug: c for c in Condition.objects.public().filter(slug__in=list(slugs))}
     return [by_slug[s] for s in slugs if s in by_slug]

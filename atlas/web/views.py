@@ -66,7 +66,7 @@ def condition_list(request: HttpRequest) -> HttpResponse:
 
 
 def condition_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    condition = get_object_or_404(Condition, slug=slug)
+    condition = get_object_or_404(Condition.objects.public(), slug=slug)
     row = coverage_matrix(conditions=[condition]).rows[0]
     context = {"condition": condition, "row": row, "page": _page(request, images_for_listing(condition=condition))}
     if request.user.is_staff:

@@ -18,7 +18,7 @@ class StudyCreateForm(forms.Form):
         help_text="Realism: N real and N synthetic per condition. Quiz: N per condition and skin type.",
     )
     conditions = forms.ModelMultipleChoiceField(
-        queryset=Condition.objects.all(), to_field_name="slug", required=False, label="Conditions",
+        queryset=Condition.objects.public(), to_field_name="slug", required=False, label="Conditions",
         help_text="None selected = every condition with images.", widget=forms.SelectMultiple(attrs={"size": 8}),
     )
     skin_types = forms.TypedMultipleChoiceField(

@@ -275,7 +275,7 @@ def reader_study_create(
     skin_types = sorted(set(skin_types or []))
     if any(t not in FITZPATRICK_TYPES for t in skin_types):
         raise StudyError("skin types must be Fitzpatrick I-VI (1-6)")
-    wanted = Condition.objects.order_by("slug")
+    wanted = Condition.objects.public().order_by("slug")
     if conditions:
         wanted = wanted.filter(slug__in=conditions)
         if wanted.count() != len(set(conditions)):

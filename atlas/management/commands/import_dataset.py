@@ -1,4 +1,5 @@
-"""python manage.py import_dataset FORMAT METADATA --images DIR [--source NAME] [--licence L] [--limit N]"""
+"""python manage.py import_dataset FORMAT METADATA --images DIR [--source NAME] [--licence L] [--limit N]
+[--create-unmapped-conditions]"""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--private", action="store_true", help="import the images as not public")
         parser.add_argument("--limit", type=int, help="import only the first N metadata rows")
+        parser.add_argument(
+            "--create-unmapped-conditions",
+            action="store_true",
+            help="import rows whose label no mapping covers under a new condition per label, hidden from the "
+            "public until a curator accepts it or merges it into an existing one (admin: Conditions)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args, **options) -> None:
@@ -40,6 +47,7 @@ class Command(BaseCommand):
                 allow_generative_training=options["allow_generative_training"],
                 private=options["private"],
                 limit=options["limit"],
+                create_unmapped_conditions=options["create_unmapped_conditions"],
                 progress=progress,
             )
         except ImportFileError as exc:
