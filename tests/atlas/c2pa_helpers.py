@@ -8,6 +8,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from atlas.content_credentials import DOCUMENT_SIGNING
@@ -19,9 +20,9 @@ def _name(common_name: str) -> x509.Name:
 
 def write_pair(
     directory: Path, *, name: str = "signer", valid_from_days: float = -1, valid_days: float = 30,
-    self_signed: bool = False, other_key: bool = False, eku: bool = True,
+    self_signed: bool = False, other_key: bool = False, eku: bool = True, ed25519: bool = False,
 ) -> tuple[Path, Path, Path]:
-    """(key, chain, CA) files of an ES256 signer valid from now+valid_from_days for valid_days."""
+    """(key, chain, CA) files of an ES256 (or Ed25519) signer valid from now+valid_from_days for valid_days."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -33,7 +34,8 @@ def write_pair(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
+    new_key = Ed25519PrivateKey.generate if ed25519 else (lambda: ec.generate_private_key(ec.SECP256R1()))
+    key = new_key()
     start = now + dt.timedelta(days=valid_from_days)
     builder = (
         x509.CertificateBuilder().subject_name(_name(f"{name} signer")).issuer_name(_name(f"{name} signer") if self_signed else ca_name)
@@ -45,8 +47,9 @@ def write_pair(
     if eku:
         usages = [DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    leaf = builder.sign(key if self_signed else ca_key, hashes.SHA256())
-    written = ec.generate_private_key(ec.SECP256R1()) if other_key else key
+    signing_key = key if self_signed else ca_key
+    leaf = builder.sign(signing_key, None if isinstance(signing_key, Ed25519PrivateKey) else hashes.SHA256())
+    written = new_key() if other_key else key
     pem = serialization.Encoding.PEM
     paths = directory / f"{name}.key", directory / f"{name}.pem", directory / f"{name}-ca.pem"
     paths[0].write_bytes(written.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))

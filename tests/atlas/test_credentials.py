@@ -97,8 +97,10 @@ def test_a_bad_signing_pair_refuses_the_synthetic_image_and_stores_nothing(sourc
 
 
 @pytest.mark.django_db
-def test_an_operator_pair_signs_and_is_trusted_only_with_its_anchor(source, melanoma, settings, tmp_path):
-    key, cert, ca = write_pair(tmp_path / "keys", name="hospital")
+@pytest.mark.parametrize("ed25519", [False, True], ids=["es256", "ed25519"])
+def test_an_operator_pair_signs_and_is_trusted_only_with_its_anchor(source, melanoma, settings, tmp_path, ed25519):
+    key, cert, ca = write_pair(tmp_path / "keys", name="hospital", ed25519=ed25519)
+    assert signing_pair_load(key, cert).alg == ("ed25519" if ed25519 else "es256")
     settings.ATLAS_C2PA_KEY_FILE, settings.ATLAS_C2PA_CERT_FILE = str(key), str(cert)
     data = _stored(_synthetic(source, melanoma))
     report = credentials_verify(data=data, mime_type="image/png")  # still trusting the demo CA
