@@ -203,6 +203,16 @@ def test_an_export_re_signs_synthetic_files_with_the_review_state_now(source, me
     assert "verify_credentials" in archive.read("README.txt").decode()
 
 
+@pytest.mark.django_db
+def test_an_export_that_cannot_sign_fails_and_stores_no_zip(source, melanoma, settings, tmp_path):
+    _synthetic(source, melanoma)
+    key, cert, _ = write_pair(tmp_path / "keys", other_key=True)
+    settings.ATLAS_C2PA_KEY_FILE, settings.ATLAS_C2PA_CERT_FILE = str(key), str(cert)
+    job = export_job_run(job_id=ExportJob.objects.create(filters={"conditions": ["melanoma"]}).pk)
+    assert job.status == "failed" and "does not match" in job.error
+    assert not job.file and not (settings.MEDIA_ROOT / "exports").exists()
+
+
 # --- verify_credentials ---------------------------------------------------------------------
 
 
