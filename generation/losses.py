@@ -60,8 +60,8 @@ def l1_roi(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.
 def feature_matching(fake_features, real_features) -> torch.Tensor:
     """L2 (mean squared) between D activations of generated and real pairs; real side is a target.
     Lists (a multi-scale D) give the mean over scales."""
-    if isinstance(fake_features, (list, tuple)):
-        return torch.stack([F.mse_loss(f, r.detach()) for f, r in zip(fake_features, real_features)]).mean()
+    if isinstance(fake_features, (list, tuple)):  # scales and/or layers: the mean over all of them
+        return torch.stack([feature_matching(f, r) for f, r in zip(fake_features, real_features)]).mean()
     return F.mse_loss(fake_features, real_features.detach())
 
 

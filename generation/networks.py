@@ -33,7 +33,7 @@ def get_norm_layer(name: str = "batch") -> Callable[[int], nn.Module]:
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if name == "none":
         return lambda channels: nn.Identity()
-    raise ValueError(f"unknown norm layer {name!r}: use batch, instance or none")
+    raise ValueError(f"unknown norm layer {name!r}: use batch, instance or none (D also: spectral)")
 
 
 PADS = ("zeros", "reflect")
@@ -159,26 +159,39 @@ class UnetGenerator(nn.Module):
 
 class NLayerDiscriminator(nn.Module):
     """PatchGAN. `forward(x, features=True)` also returns the second-to-last conv layer's
-    activations (after norm and LeakyReLU), used by the feature-matching loss."""
+    activations (after norm and LeakyReLU), used by the feature-matching loss; with
+    `all_layers=True`, the list of every conv block's activations (pix2pixHD's matching).
+
+    norm="spectral": spectral normalisation of every conv and no activation norm (SNGAN,
+    SPADE), which keeps D from overpowering a small generator."""
 
     def __init__(self, input_nc: int = 6, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__()
-        norm_layer = get_norm_layer(norm)
-        use_bias = norm == "instance"
-        body: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        spectral = norm == "spectral"
+        norm_layer = get_norm_layer("none" if spectral else norm)
+        use_bias = norm in ("instance", "spectral")
+        sn = nn.utils.spectral_norm if spectral else (lambda conv: conv)
+        blocks: list[nn.Module] = [nn.Sequential(sn(nn.Conv2d(input_nc, ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True))]
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
-            body += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=use_bias), norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+            blocks.append(nn.Sequential(sn(nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=use_bias)),
+                                        norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)))
         prev, mult = mult, min(2**n_layers, 8)
-        body += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=use_bias), norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
-        self.body = nn.Sequential(*body)
-        self.head = nn.Conv2d(ndf * mult, 1, 4, 1, 1)
+        blocks.append(nn.Sequential(sn(nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=use_bias)),
+                                    norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)))
+        self.body = nn.Sequential(*blocks)
+        self.head = sn(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
 
-    def forward(self, x: torch.Tensor, features: bool = False):
-        feats = self.body(x)
-        logits = self.head(feats)
-        return (logits, feats) if features else logits
+    def forward(self, x: torch.Tensor, features: bool = False, all_layers: bool = False):
+        acts = []
+        for block in self.body:
+            x = block(x)
+            acts.append(x)
+        logits = self.head(x)
+        if not features:
+            return logits
+        return logits, (acts if all_layers else x)
 
 
 class MultiscaleDiscriminator(nn.Module):
@@ -195,12 +208,12 @@ class MultiscaleDiscriminator(nn.Module):
         self.scales = nn.ModuleList(NLayerDiscriminator(input_nc, ndf, n_layers, norm) for _ in range(num_d))
         self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
-    def forward(self, x: torch.Tensor, features: bool = False):
+    def forward(self, x: torch.Tensor, features: bool = False, all_layers: bool = False):
         logits, feats = [], []
         for k, d in enumerate(self.scales):
             if k:
                 x = self.down(x)
-            out = d(x, features=True)
+            out = d(x, features=True, all_layers=all_layers)
             logits.append(out[0])
             feats.append(out[1])
         return (logits, feats) if features else logits
