@@ -132,3 +132,23 @@ def test_mode_seeking_does_not_reward_a_colour_cast():
     cast = mode_seeking(base, base + 0.5, za, zb)  # the same picture, tinted
     shaped = mode_seeking(base, base.flip(-1), za, zb)  # another arrangement
     assert shaped < cast and cast > 1e4
+
+
+def test_spectral_discriminator_and_all_layer_feature_matching():
+    d = define_D("multiscale", ndf=8, n_layers=3, num_d=2, norm="spectral")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    assert any(hasattr(m, "weight_orig") for m in d.modules())  # spectrally normalised convs
+    logits, feats = d(torch.zeros(2, 6, 64, 64), features=True, all_layers=True)
+    assert len(feats) == 2 and len(feats[0]) == 4  # every conv block (n_layers + 1) of every scale
+    from generation.losses import feature_matching
+
+    assert float(feature_matching(feats, feats)) == 0.0
+    moved = [[f + 1 for f in scale] for scale in feats]
+    assert float(feature_matching(moved, feats)) == pytest.approx(1.0)
+
+
+def test_a_step_with_the_demo_recipe_at_tiny_size_runs_and_resumes_state():
+    cfg = tiny_config(**NOISY, norm_d="spectral", fm_layers="all")
+    trainer = Trainer(cfg)
+    out = trainer.step(synthetic_pairs(size=64))
+    assert out["fm"] > 0 and out["ms"] > 0
