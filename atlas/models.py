@@ -106,10 +106,37 @@ class Source(models.Model):
 PRIVATE_PREFIX = "private/"
 
 
+def public_q(prefix: str = "") -> Q:
+    """THE visibility rule (one definition; every public read goes through it): an image is
+    public when a curator has not hidden it, its condition is not waiting for curation (images
+    filed under a condition an import created wait with it) and, if synthetic, a reviewer
+    approved it (or review was not required). `prefix` applies it across a relation: "image__"."""
+    return Q(**{f"{prefix}is_public": True, f"{prefix}review_state__in": Image.VISIBLE_REVIEW_STATES,
+                f"{prefix}condition__needs_curation": False})
+
+
+def pending_review_q(prefix: str = "") -> Q:
+    """Synthetic images waiting for a reviewer (not hidden by a curator)."""
+    return Q(**{f"{prefix}is_public": True, f"{prefix}review_state": Image.ReviewState.PENDING})
+
+
 class ImageQuerySet(models.QuerySet):
     def public(self) -> ImageQuerySet:
-        # Images filed under a condition an import created wait, with it, for a curator.
-        return self.filter(is_public=True, condition__needs_curation=False)
+        return self.filter(public_q())
+
+    def pending_review(self) -> ImageQuerySet:
+        return self.filter(pending_review_q())
+
+    def public_or_pending(self) -> ImageQuerySet:
+        """Public images plus synthetic ones waiting for review: what staff see, and what gap
+        filling counts toward a cell's target (a waiting sample holds its place)."""
+        return self.filter(public_q() | pending_review_q())
+
+    def visible_to(self, user) -> ImageQuerySet:
+        """What `user` may see: the public images; staff also see those pending review."""
+        if user is not None and getattr(user, "is_authenticated", False) and user.is_staff:
+            return self.public_or_pending()
+        return self.public()
 
     def real(self) -> ImageQuerySet:
         return self.filter(origin=Image.Origin.REAL)
@@ -139,6 +166,14 @@ class Image(models.Model):
         SELF_REPORTED = "self_reported", "Self-reported"
         ESTIMATED = "estimated", "Estimated"
 
+    class ReviewState(models.TextChoices):
+        NOT_REQUIRED = "not_required", "No review needed"  # real images; synthetic when review is off
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    VISIBLE_REVIEW_STATES = (ReviewState.NOT_REQUIRED, ReviewState.APPROVED)
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     file = models.FileField(max_length=255)
     thumbnail = models.FileField(max_length=255)
@@ -158,6 +193,12 @@ class Image(models.Model):
     external_id = models.CharField(max_length=200, blank=True, help_text="The image's id in its source dataset.")
     provenance = models.JSONField(default=dict, blank=True, help_text="For synthetic images: model, checkpoint, map, seed, job.")
     is_public = models.BooleanField(default=True)
+    review_state = models.CharField(
+        max_length=12,
+        choices=ReviewState.choices,
+        default=ReviewState.NOT_REQUIRED,
+        help_text="Synthetic images start pending (ATLAS_SYNTHETIC_REVIEW); only approved ones are public.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -168,6 +209,7 @@ class Image(models.Model):
         indexes = [
             models.Index(fields=["condition", "fitzpatrick_type", "origin"]),
             models.Index(fields=["source", "external_id"]),
+            models.Index(fields=["review_state", "created_at"]),
         ]
         constraints = [
             models.CheckConstraint(
@@ -187,6 +229,10 @@ class Image(models.Model):
                 | (Q(is_public=False) & Q(file__startswith=PRIVATE_PREFIX) & Q(thumbnail__startswith=PRIVATE_PREFIX)),
                 name="image_files_follow_visibility",
             ),
+            # Only synthetic images are reviewed: a photograph is never pending or rejected.
+            models.CheckConstraint(
+                condition=Q(origin="synthetic") | Q(review_state="not_required"), name="only_synthetic_images_reviewed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -204,6 +250,10 @@ class Image(models.Model):
     @property
     def is_synthetic(self) -> bool:
         return self.origin == self.Origin.SYNTHETIC
+
+    @property
+    def is_pending_review(self) -> bool:
+        return self.review_state == self.ReviewState.PENDING
 
 
 class Region(models.Model):

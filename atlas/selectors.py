@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
 
-from atlas.models import Condition, Image, Source
+from atlas.models import Condition, Image, Source, pending_review_q, public_q
 from atlas.skin import FITZPATRICK_TYPES, roman
 
 # Columns of the matrix: Fitzpatrick I-VI, then images whose skin type nobody labelled.
@@ -32,6 +32,7 @@ class CoverageCell:
     real: int
     synthetic: int
     level: int = 0  # heat level 0..HEAT_LEVELS, relative to the fullest cell of its matrix
+    pending: int = 0  # synthetic images waiting for review: shown apart, never in the totals
 
     @property
     def total(self) -> int:
@@ -61,6 +62,10 @@ class CoverageRow:
     def total(self) -> int:
         return self.real + self.synthetic
 
+    @property
+    def pending(self) -> int:
+        return sum(cell.pending for cell in self.cells)
+
 
 @dataclass
 class CoverageMatrix:
@@ -70,6 +75,8 @@ class CoverageMatrix:
     skin_types: tuple[int | None, ...] = SKIN_COLUMNS
     # (condition slug, skin type) -> (real, synthetic); cells without images are absent
     counts: dict[tuple[str, int | None], tuple[int, int]] = field(default_factory=dict)
+    # (condition slug, skin type) -> synthetic images pending review (not in `counts`)
+    pending_counts: dict[tuple[str, int | None], int] = field(default_factory=dict)
 
     def real(self, condition: Condition | str, skin_type: int | None) -> int:
         return self.counts.get((_slug(condition), skin_type), (0, 0))[0]
@@ -77,8 +84,15 @@ class CoverageMatrix:
     def synthetic(self, condition: Condition | str, skin_type: int | None) -> int:
         return self.counts.get((_slug(condition), skin_type), (0, 0))[1]
 
+    def pending(self, condition: Condition | str, skin_type: int | None) -> int:
+        return self.pending_counts.get((_slug(condition), skin_type), 0)
+
     def total(self, condition: Condition | str, skin_type: int | None) -> int:
         return self.real(condition, skin_type) + self.synthetic(condition, skin_type)
+
+    @property
+    def pending_total(self) -> int:
+        return sum(self.pending_counts.values())
 
     def row_total(self, condition: Condition | str) -> tuple[int, int]:
         slug = _slug(condition)
@@ -102,7 +116,8 @@ class CoverageMatrix:
 
     def cell(self, condition: Condition, skin_type: int | None) -> CoverageCell:
         real, synthetic = self.counts.get((condition.slug, skin_type), (0, 0))
-        return CoverageCell(condition, skin_type, real, synthetic, level=heat_level(real + synthetic, self.max_cell))
+        return CoverageCell(condition, skin_type, real, synthetic, level=heat_level(real + synthetic, self.max_cell),
+                            pending=self.pending(condition, skin_type))
 
     @property
     def rows(self) -> list[CoverageRow]:
@@ -134,6 +149,8 @@ class CoverageMatrix:
                         cell.skin_key: {"real": cell.real, "synthetic": cell.synthetic} for cell in row.cells
                     },
                     "total": {"real": row.real, "synthetic": row.synthetic},
+                    # Synthetic images waiting for review, per skin type with any (not in the counts).
+                    "pending": {cell.skin_key: cell.pending for cell in row.cells if cell.pending},
                 }
                 for row in self.rows
             ],
@@ -142,6 +159,7 @@ class CoverageMatrix:
                 for s in self.skin_types
             },
             "total": dict(zip(("real", "synthetic"), self.grand_total, strict=True)),
+            "pending": self.pending_total,
         }
 
 
@@ -150,23 +168,33 @@ def coverage_matrix(
 ) -> CoverageMatrix:
     """Count images per (condition, Fitzpatrick type, origin) in one aggregate query.
 
+    Public images (approved synthetic ones included) are the counts; synthetic images pending
+    review are counted apart (`pending`). With public_only=False every image counts.
     `conditions` picks and orders the rows (Condition objects or slugs); by default every
     condition, in the taxonomy's order.
     """
     rows = _conditions(conditions, public_only=public_only)
-    images = Image.objects.public() if public_only else Image.objects.all()
+    images = Image.objects.public_or_pending() if public_only else Image.objects.all()
+    counted = public_q() if public_only else Q()
     if conditions is not None:
         images = images.filter(condition__in=rows)
     grouped = (
         images.order_by()  # the model's default ordering would otherwise join the GROUP BY
         .values("condition__slug", "fitzpatrick_type")
         .annotate(
-            real=Count("id", filter=Q(origin=Image.Origin.REAL)),
-            synthetic=Count("id", filter=Q(origin=Image.Origin.SYNTHETIC)),
+            real=Count("id", filter=counted & Q(origin=Image.Origin.REAL)),
+            synthetic=Count("id", filter=counted & Q(origin=Image.Origin.SYNTHETIC)),
+            pending=Count("id", filter=pending_review_q()),
         )
     )
-    counts = {(g["condition__slug"], g["fitzpatrick_type"]): (g["real"], g["synthetic"]) for g in grouped}
-    return CoverageMatrix(conditions=rows, counts=counts)
+    counts, pending = {}, {}
+    for g in grouped:
+        key = (g["condition__slug"], g["fitzpatrick_type"])
+        if g["real"] or g["synthetic"]:
+            counts[key] = (g["real"], g["synthetic"])
+        if g["pending"]:
+            pending[key] = g["pending"]
+    return CoverageMatrix(conditions=rows, counts=counts, pending_counts=pending)
 
 
 def heat_level(count: int, maximum: int) -> int:
@@ -188,12 +216,14 @@ def images_for_listing(
     conditions: Iterable[Condition | str] = (),
     skin_types: Iterable[int | None] = (),
     origin: str | None = None,
+    viewer=None,
 ):
-    """Public images filtered as the browse pages ask; skin type None selects "unknown".
+    """Images `viewer` may see (public ones; staff also pending ones), filtered as the browse
+    pages ask; skin type None selects "unknown".
 
     `conditions` (objects or slugs) selects any of several; `condition` one.
     """
-    images = Image.objects.public().select_related("condition", "source")
+    images = Image.objects.visible_to(viewer).select_related("condition", "source")
     if condition is not None:
         images = images.of_condition(condition)
     slugs = [_slug(c) for c in conditions]
@@ -212,16 +242,18 @@ def images_for_listing(
 
 
 def image_visible_to(user, image: Image) -> bool:
-    """Whether this user may see this image at all: public images everyone, hidden ones staff only.
+    """Whether this user may see this image at all: public images (public_q) everyone, others staff only.
 
     The one rule for the API (uploads' duplicate answers) and the authenticated file view."""
-    return image.is_public or bool(user is not None and user.is_authenticated and user.is_staff)
+    if bool(user is not None and user.is_authenticated and user.is_staff):
+        return True
+    return Image.objects.filter(public_q(), pk=image.pk).exists()  # the one rule, not a copy of it
 
 
-def image_for_detail(public_id) -> Image | None:
-    """A public image with what its page shows, or None (never a non-public one)."""
+def image_for_detail(public_id, *, viewer=None) -> Image | None:
+    """An image `viewer` may see (Image.objects.visible_to) with what its page shows, or None."""
     return (
-        Image.objects.public()
+        Image.objects.visible_to(viewer)
         .select_related("condition", "source")
         .prefetch_related("regions")
         .filter(public_id=public_id)
@@ -276,7 +308,7 @@ def condition_by_name(term: str) -> Condition | None:
 
 def catalogue_has_procedural_images() -> bool:
     """True when public images come from procedural demo data (pages must say so)."""
-    return Source.objects.filter(is_procedural=True, images__is_public=True).exists()
+    return Source.objects.filter(public_q("images__"), is_procedural=True).exists()
 
 
 def _conditions(conditions: Iterable[Condition | str] | None, *, public_only: bool) -> list[Condition]:

@@ -180,7 +180,9 @@ def gap_plan(*, policy: GapPolicy, checkpoint: GanCheckpoint | None = None) -> G
     plan = GapPlan(policy=policy, checkpoint=checkpoint)
     for condition in matrix.conditions:
         for skin_type in policy.skin_types:
-            real, synthetic = matrix.real(condition, skin_type), matrix.synthetic(condition, skin_type)
+            # A synthetic image waiting for review holds its place (a rejected one does not).
+            real = matrix.real(condition, skin_type)
+            synthetic = matrix.synthetic(condition, skin_type) + matrix.pending(condition, skin_type)
             deficit = policy.target - real - synthetic
             if deficit <= 0:
                 continue
@@ -556,8 +558,9 @@ def _provenance(job, gen, cell: _Cell, index: int, batch_index: int, batch: list
         "model": "DermGAN",
         "checkpoint": gen.name,
         "checkpoint_id": checkpoint.pk,
-        "checkpoint_path": checkpoint.path,
         "checkpoint_step": gen.meta.get("step"),
+        # What the model learnt from, for teachers to pass on (never a server path).
+        "training_data": checkpoint.data_description or {"summary": "not recorded"},
         "data_fingerprint": gen.meta.get("data_fingerprint", ""),
         "code_version": gen.meta.get("code_version", ""),
         "job": job.pk,
@@ -586,8 +589,9 @@ def synthetic_source_get_or_create() -> Source:
 
 
 def cell_counts(condition: Condition, skin_type: int) -> tuple[int, int]:
-    """(real, synthetic) public images of one cell, counted now."""
-    counts = Image.objects.public().filter(condition=condition, fitzpatrick_type=skin_type).aggregate(
+    """(real, synthetic) images of one cell counted toward its target now: public ones, and
+    synthetic ones waiting for review (a rejected image frees its place)."""
+    counts = Image.objects.public_or_pending().filter(condition=condition, fitzpatrick_type=skin_type).aggregate(
         real=Count("id", filter=Q(origin=Image.Origin.REAL)),
         synthetic=Count("id", filter=Q(origin=Image.Origin.SYNTHETIC)),
     )
@@ -664,7 +668,8 @@ def _cell_snapshot(job: GenerationJob) -> dict:
     return {
         cell_key(p["condition"], p["skin_type"]): {
             "real": matrix.real(p["condition"], p["skin_type"]),
-            "synthetic": matrix.synthetic(p["condition"], p["skin_type"]),
+            "synthetic": matrix.synthetic(p["condition"], p["skin_type"]),  # public (approved)
+            "pending": matrix.pending(p["condition"], p["skin_type"]),  # waiting for review
         }
         for p in job.plan
     }

@@ -18,6 +18,9 @@ class GanCheckpoint(models.Model):
     step = models.PositiveIntegerField()
     metrics = models.JSONField(default=dict, blank=True, help_text="Loss terms at this step; scores when evaluated.")
     data_fingerprint = models.CharField(max_length=64)
+    # What the generator was trained on, for the provenance teachers pass on: the sources of
+    # the training images (name, count, procedural or clinical) and a one-line summary.
+    data_description = models.JSONField(default=dict, blank=True)
     code_version = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
@@ -105,6 +108,8 @@ class SyntheticSample(models.Model):
 
     class Meta:
         ordering = ["job", "condition", "skin_type", "sample_index"]
+        # Granted to the Reviewers group (migration); staff without it cannot use the review queue.
+        permissions = [("review_synthetic", "Can approve or reject synthetic images")]
         constraints = [
             models.UniqueConstraint(
                 fields=["job", "condition", "skin_type", "sample_index"], name="one_sample_per_job_cell_index"

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from PIL import Image as PILImage
 
 from atlas.models import Condition, Image
@@ -180,12 +181,15 @@ def gan_train(
     preview = ds.PairSet(manifest, split="eval", size=cfg.image_size).spread(8) if manifest.split("eval") else None
     rows: list[GanCheckpoint] = []
 
+    description = gan_training_data_describe(image_keys=[item["image"] for item in manifest.items])
+
     def record(path: Path, metrics: dict) -> None:
         meta = smp.checkpoint_read(path)
         rows.append(GanCheckpoint.objects.update_or_create(
             path=_stored_path(path),
             defaults={"run": run, "preset": preset, "step": meta["step"], "metrics": {"losses": metrics},
-                      "data_fingerprint": meta["data_fingerprint"], "code_version": meta["code_version"]},
+                      "data_fingerprint": meta["data_fingerprint"], "code_version": meta["code_version"],
+                      "data_description": description},
         )[0])
 
     try:
@@ -507,20 +511,57 @@ def gan_checkpoint_export(*, out: Path, checkpoint: GanCheckpoint | None = None,
     return path
 
 
-def gan_checkpoint_register(*, path: Path, activate: bool = False) -> GanCheckpoint:
+def gan_checkpoint_register(*, path: Path, activate: bool = False, data_description: dict | None = None) -> GanCheckpoint:
     """A GanCheckpoint row for a checkpoint file made elsewhere (e.g. one shipped in the repo),
-    checked against the catalogue first."""
+    checked against the catalogue first. What it was trained on comes from the file when it
+    says, else from the training set with its fingerprint when that is on disk, else from
+    `data_description` (the caller knows, e.g. the demo atlas whose fingerprint matched)."""
     try:
         gen = smp.generator_load(Path(path), catalogue=catalogue_vocabulary(), device="cpu")
     except smp.CheckpointError as exc:
         raise GanError(str(exc)) from exc
+    fingerprint = gen.meta["data_fingerprint"]
+    description = gen.meta.get("data_description") or _described_training_set(fingerprint) or data_description or {}
     row, _ = GanCheckpoint.objects.update_or_create(
         path=_stored_path(Path(path).resolve()),
         defaults={"run": Path(path).parent.name, "preset": gen.meta["config"].get("preset", ""),
-                  "step": gen.meta["step"], "data_fingerprint": gen.meta["data_fingerprint"],
-                  "code_version": gen.meta["code_version"]},
+                  "step": gen.meta["step"], "data_fingerprint": fingerprint,
+                  "code_version": gen.meta["code_version"], "data_description": description},
     )
     return gan_checkpoint_activate(checkpoint=row) if activate else row
+
+
+def gan_training_data_describe(*, image_keys: Sequence[str]) -> dict:
+    """What a training set was made of, from its images' sources: each source's name, image
+    count and whether it is procedural (code-made demo data) or clinical, and a one-line
+    summary a teacher can pass on. Never a file path."""
+    rows = (
+        Image.objects.filter(sha256__in=set(image_keys)).order_by()
+        .values("source__slug", "source__name", "source__is_procedural").annotate(n=Count("id"))
+        .order_by("source__slug")
+    )
+    sources = [{"slug": r["source__slug"], "name": r["source__name"], "images": r["n"],
+                "procedural": r["source__is_procedural"]} for r in rows]
+    procedural = [s["name"] for s in sources if s["procedural"]]
+    clinical = [s["name"] for s in sources if not s["procedural"]]
+    total = sum(s["images"] for s in sources)
+    parts = []
+    if procedural:
+        parts.append(f"procedural, non-clinical images made by code ({', '.join(procedural)}), not photographs of patients")
+    if clinical:
+        parts.append(f"clinical photographs from {', '.join(clinical)}")
+    summary = f"{total} training image{'s' if total != 1 else ''}: " + "; and ".join(parts) if parts else "not recorded"
+    return {"summary": summary, "procedural": bool(procedural) and not clinical, "images": total, "sources": sources}
+
+
+def _described_training_set(fingerprint: str) -> dict | None:
+    try:
+        manifest = ds.manifest_load(gan_root() / "datasets" / fingerprint[:16])
+    except ValueError:
+        return None
+    if manifest.fingerprint != fingerprint:
+        return None
+    return gan_training_data_describe(image_keys=[item["image"] for item in manifest.items])
 
 
 # --- the demo checkpoint shipped in the repository -----------------------------------------
@@ -544,7 +585,10 @@ def demo_checkpoint_ensure(*, train_if_stale: bool = True) -> str:
     catalogue = gan_dataset_fingerprint(**DEMO_DATASET)
     meta_path = DEMO_CHECKPOINT.with_suffix(".json")
     if DEMO_CHECKPOINT.exists() and meta_path.exists() and json.loads(meta_path.read_text())["data_fingerprint"] == catalogue:
-        row = gan_checkpoint_register(path=DEMO_CHECKPOINT, activate=True)
+        # The fingerprints match: the shipped model was trained on this catalogue's training images.
+        keys = [source.key for source in _gan_sources()[0]]
+        row = gan_checkpoint_register(path=DEMO_CHECKPOINT, activate=True,
+                                      data_description=gan_training_data_describe(image_keys=keys))
         return f"GAN: registered the shipped demo checkpoint {row.pk} (data fingerprint {catalogue[:16]} matches)"
     if not train_if_stale:
         return f"GAN: no checkpoint for this catalogue (fingerprint {catalogue[:16]}); run build_gan_dataset and train_gan"

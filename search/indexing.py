@@ -21,7 +21,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from atlas.models import Image
+from atlas.models import Image, public_q
 from atlas.services.ingestion import stored_image_pixels
 from search import distribution
 from search.encoder import Encoder, EncoderUnavailable, load_encoder
@@ -75,7 +75,7 @@ def embeddings_update(*, image_ids: Iterable[int] | None = None, progress: bool 
     """
     encoder = encoder_get()
     report = EmbedReport(model_version=encoder.version)
-    hidden = ImageEmbedding.objects.filter(image__is_public=False)
+    hidden = ImageEmbedding.objects.exclude(public_q("image__"))
     if image_ids is not None:
         image_ids = list(image_ids)
         hidden = hidden.filter(image_id__in=image_ids)
@@ -112,7 +112,7 @@ def _to_bytes(vector: np.ndarray) -> bytes:
 
 def stored_vectors(model_version: str, image_ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ids, vectors) of public images for one model version."""
-    rows = ImageEmbedding.objects.filter(model_version=model_version, image__is_public=True)
+    rows = ImageEmbedding.objects.filter(public_q("image__"), model_version=model_version)
     if image_ids is not None:
         rows = rows.filter(image_id__in=image_ids)
     pairs = list(rows.order_by("image_id").values_list("image_id", "vector"))
@@ -175,7 +175,7 @@ def index_rebuild(*, full: bool = False, progress: bool = False) -> IndexBuild:
 def _updated_index(model_version: str, *, full: bool) -> tuple[VectorIndex, bool, int]:
     """The index to publish, whether it was built from scratch, and how many ids it dropped."""
     wanted = set(
-        ImageEmbedding.objects.filter(model_version=model_version, image__is_public=True).values_list("image_id", flat=True)
+        ImageEmbedding.objects.filter(public_q("image__"), model_version=model_version).values_list("image_id", flat=True)
     )
     live = None if full else _live_for_update(model_version, len(wanted))
     if live is None:

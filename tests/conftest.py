@@ -73,3 +73,15 @@ def make_image_bytes(
 @pytest.fixture
 def image_bytes():
     return make_image_bytes
+
+
+def approved(image):
+    """Mark a synthetic image approved, as a reviewer would (generation.review): factories of
+    tests that want a *public* synthetic image call this; pending ones stay out of public reads."""
+    from atlas.models import Image
+
+    if image.is_synthetic and image.review_state == Image.ReviewState.PENDING:
+        image.review_state = Image.ReviewState.APPROVED
+        image.provenance = {**image.provenance, "review": {"state": "approved", "reviewer": "test-fixture"}}
+        Image.objects.filter(pk=image.pk).update(review_state=image.review_state, provenance=image.provenance)
+    return image

@@ -37,9 +37,10 @@ def unknown_source(slug: str) -> bool:
     return bool(slug) and not Source.objects.filter(slug=slug).exists()
 
 
-def images_matching(filters: ImageFilters) -> QuerySet[Image]:
-    """Public images passing the filters, with what the API shows of them."""
-    images = images_for_listing(skin_types=filters.skin_types, origin=filters.origin or None)
+def images_matching(filters: ImageFilters, *, viewer=None) -> QuerySet[Image]:
+    """Images `viewer` may see (public ones; staff also those pending review) passing the
+    filters, with what the API shows of them. Exports pass no viewer: public images only."""
+    images = images_for_listing(skin_types=filters.skin_types, origin=filters.origin or None, viewer=viewer)
     query = Q()
     if filters.conditions:
         query &= Q(condition__slug__in=filters.conditions)

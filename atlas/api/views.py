@@ -98,13 +98,13 @@ class ImageListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return images_matching(checked(ImageFilterSerializer, self.request.query_params).filters())
+        return images_matching(checked(ImageFilterSerializer, self.request.query_params).filters(), viewer=self.request.user)
 
 
 class ImageDetailView(APIView):
-    @extend_schema(summary="One public image", responses=ImageSerializer)
+    @extend_schema(summary="One public image (staff: also one pending review)", responses=ImageSerializer)
     def get(self, request: Request, public_id) -> Response:
-        image = image_for_detail(public_id)
+        image = image_for_detail(public_id, viewer=request.user)
         if image is None:
             raise ApiError("not_found", "No public image with this id.", status=404)
         return Response(ImageSerializer(image, context={"request": request}).data)

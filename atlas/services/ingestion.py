@@ -134,6 +134,7 @@ def image_ingest(
                 external_id=external_id[:200],
                 provenance=provenance or {},
                 is_public=is_public,
+                review_state=initial_review_state(origin),
             )
             Region.objects.bulk_create(
                 Region(image=image, x=b.x, y=b.y, width=b.width, height=b.height, label=b.label[:80]) for b in regions
@@ -151,6 +152,13 @@ def image_ingest(
         _delete_files(stored)
         raise
     return IngestResult(image=image, created=True)
+
+
+def initial_review_state(origin: str) -> str:
+    """Synthetic images wait for a reviewer unless review is switched off (ATLAS_SYNTHETIC_REVIEW)."""
+    if origin == Image.Origin.SYNTHETIC and settings.ATLAS_SYNTHETIC_REVIEW:
+        return Image.ReviewState.PENDING
+    return Image.ReviewState.NOT_REQUIRED
 
 
 def image_sha256(file: IO[bytes] | bytes) -> str:

@@ -210,6 +210,10 @@ GAN_INCEPTION_WEIGHTS = env_str("ATLAS_GAN_INCEPTION_WEIGHTS", "")
 GAP_FILL_BATCH_SIZE = env_int("ATLAS_GAP_FILL_BATCH_SIZE", 8, minimum=1)
 GAP_FILL_TASK_SECONDS = env_int("ATLAS_GAP_FILL_TASK_SECONDS", 60, minimum=1)
 GAP_FILL_LEASE_SECONDS = env_int("ATLAS_GAP_FILL_LEASE_SECONDS", 600, minimum=30)
+# Synthetic images start "pending review" and reach public pages, search, the API, quizzes,
+# studies and exports only once a reviewer approves them (docs/gap-filling.md, Review). Off
+# (a private deployment that trusts its gates) stores them as "no review needed".
+ATLAS_SYNTHETIC_REVIEW = env_bool("ATLAS_SYNTHETIC_REVIEW", True)
 CELERY_BEAT_SCHEDULE["generation-recover-jobs"] = {
     "task": "generation.tasks.generation_jobs_recover_task",
     "schedule": crontab(minute="*/5"),

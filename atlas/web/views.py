@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from atlas.api.throttling import photo_search_wait
 from atlas.models import Condition, Image
 from atlas.ops.private_files import private_file_response
+from atlas.provenance import public_provenance
 from atlas.selectors import (
     condition_names,
     coverage_matrix,
@@ -140,7 +141,7 @@ def image_list(request: HttpRequest) -> HttpResponseRedirect:
 
 
 def image_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    image = image_for_detail(public_id)
+    image = image_for_detail(public_id, viewer=request.user)
     if image is None:
         raise Http404("No public image with this id")
     context = {
@@ -148,7 +149,7 @@ def image_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "regions": [_percent_box(image, region) for region in image.regions.all()],
         "others": examples_on_other_skin_types(image),
         "other_skin_types": _other_skin_types(image),
-        "provenance": _provenance_items(image.provenance, staff=request.user.is_staff),
+        "provenance": _provenance_items(public_provenance(image.provenance), staff=request.user.is_staff),
     }
     context["similar"], context["similar_unavailable"] = similar_to(image, k=SIMILAR_ON_DETAIL)
     return render(request, "atlas/image_detail.html", context)
@@ -210,7 +211,7 @@ PROVENANCE_LABELS = {
     "model": "Model",
     "checkpoint": "Checkpoint",
     "checkpoint_step": "Checkpoint step",
-    "checkpoint_path": "Checkpoint file",
+    "training_data": "Trained on",
     "data_fingerprint": "Training data fingerprint",
     "code_version": "Code version",
     "map": "Semantic map parameters",
@@ -219,6 +220,8 @@ PROVENANCE_LABELS = {
     "job": "Generation job",
     "cell": "Coverage cell filled",
     "sample_index": "Sample number",
+    "gates": "Automatic gates",
+    "review": "Review",
 }
 
 
@@ -228,6 +231,8 @@ def _provenance_items(provenance: dict, *, staff: bool = False) -> list[dict]:
     items = []
     for key in keys:
         value = provenance[key]
+        if key == "training_data" and isinstance(value, dict) and value.get("summary"):
+            value = value["summary"]  # the sentence; the per-source counts are in the API
         text = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
         label = PROVENANCE_LABELS.get(key, key.replace("_", " ").capitalize())
         url = _job_url(value) if key == "job" and staff else ""

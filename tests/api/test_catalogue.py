@@ -7,7 +7,7 @@ import pytest
 from atlas.models import Condition, Image
 from atlas.services.ingestion import image_ingest
 from tests.api.conftest import assert_error
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 def ingest(source):
     counter = iter(range(1, 10_000))
 
-    def make(slug="melanoma", skin_type=2, **kwargs) -> Image:
-        return image_ingest(
+    def make(slug="melanoma", skin_type=2, reviewed=True, **kwargs) -> Image:
+        image = image_ingest(
             file=make_image_bytes(seed=next(counter), fmt="PNG"),
             condition=Condition.objects.get(slug=slug),
             source=source,
@@ -25,6 +25,8 @@ def ingest(source):
             enqueue_followups=False,
             **kwargs,
         ).image
+        # Synthetic images start pending review; `reviewed` approves them, as a reviewer would.
+        return approved(image) if reviewed else image
 
     return make
 
@@ -77,7 +79,8 @@ def test_images_filter_by_condition_skin_types_origin_source_and_licence(client,
     assert _ids(client.get(url + "&licence=cc-by-nc-4.0")) == [str(nc.public_id)]
     assert len(_ids(client.get("/api/v1/images/?source=test-clinic"))) == 6
     body = client.get(url + "&origin=synthetic").json()["results"][0]
-    assert body["is_synthetic"] is True and body["provenance"] == {"model": "dermgan", "seed": 3}
+    assert body["is_synthetic"] is True and body["review_state"] == "approved"
+    assert body["provenance"] == {"model": "dermgan", "seed": 3, "review": {"state": "approved", "reviewer": "test-fixture"}}
     assert body["file"].startswith("http://testserver/media/images/") and body["thumbnail"].startswith("http://")
     assert body["licence"] == "CC-BY-4.0" and body["licence_url"].startswith("https://creativecommons.org/")
     real = client.get(f"/api/v1/images/{dark[0].public_id}/").json()

@@ -11,13 +11,14 @@ from django.core.management import call_command
 from atlas.models import Condition
 from atlas.selectors import HEAT_LEVELS, coverage_matrix, heat_level
 from atlas.services.ingestion import image_ingest
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 
 PROVENANCE = {"model": "dermgan-test", "checkpoint": "test.pt", "seed": 1}
 
 
-def ingest(source, slug: str, skin_type: int | None, *, synthetic: bool = False, seed: int, public: bool = True):
-    return image_ingest(
+def ingest(source, slug: str, skin_type: int | None, *, synthetic: bool = False, seed: int, public: bool = True, reviewed: bool = True):
+    # Synthetic images start pending review; `reviewed` approves them, as a reviewer would.
+    image = image_ingest(
         file=make_image_bytes(seed=seed, fmt="PNG"),
         condition=Condition.objects.get(slug=slug),
         source=source,
@@ -26,6 +27,7 @@ def ingest(source, slug: str, skin_type: int | None, *, synthetic: bool = False,
         provenance=PROVENANCE if synthetic else None,
         is_public=public,
     ).image
+    return approved(image) if reviewed else image
 
 
 @pytest.fixture

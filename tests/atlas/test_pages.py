@@ -11,7 +11,7 @@ from django.urls import include, path, reverse
 
 from atlas.models import Condition, Source
 from atlas.services.ingestion import Box, image_ingest
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 
 PROVENANCE = {"model": "dermgan-test", "checkpoint": "ckpt-42.pt", "seed": 4242, "job": 7, "map": {"skin_type": 6}}
 
@@ -28,8 +28,9 @@ class WithoutFillGaps:
     urlpatterns = _base
 
 
-def ingest(source, slug: str, skin_type: int | None, *, seed: int, synthetic: bool = False, public: bool = True, **kw):
-    return image_ingest(
+def ingest(source, slug: str, skin_type: int | None, *, seed: int, synthetic: bool = False, public: bool = True, reviewed: bool = True, **kw):
+    # Synthetic images start pending review; `reviewed` approves them, as a reviewer would.
+    image = image_ingest(
         file=make_image_bytes(100, 80, seed=seed, fmt="PNG"),
         condition=Condition.objects.get(slug=slug),
         source=source,
@@ -40,6 +41,7 @@ def ingest(source, slug: str, skin_type: int | None, *, seed: int, synthetic: bo
         is_public=public,
         **kw,
     ).image
+    return approved(image) if reviewed else image
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from atlas.models import Condition, Image, Source
 from atlas.services.ingestion import Box, image_ingest
 from atlas.skin import FITZPATRICK_SWATCH
 from search import indexing, query
+from tests.conftest import approved
 from tests.search.conftest import search_settings, tiny_checkpoint  # noqa: F401  (fixtures, reused)
 
 CHROMIUM = Path(os.environ.get("ATLAS_CHROMIUM", "/usr/bin/chromium"))
@@ -117,7 +118,8 @@ def atlas(search_settings, source: Source):  # noqa: F811
             provenance=PROVENANCE if origin == "synthetic" else None,
             enqueue_followups=False,
         ).image
-        images[f"{slug}-{skin_type}-{origin}-{seed}"] = image
+        # Synthetic images start pending review; these pages show public ones, so the fixture approves it.
+        images[f"{slug}-{skin_type}-{origin}-{seed}"] = approved(image)
     return images
 
 

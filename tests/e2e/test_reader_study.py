@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from atlas.models import Condition
 from atlas.services.ingestion import image_ingest
 from generation.models import ReaderAnswer, ReaderStudy
+from tests.conftest import approved
 from tests.e2e.conftest import DESKTOP, PROVENANCE, lesion_photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -28,9 +29,10 @@ def study_catalogue(source):
             for skin_type in (2, 5):
                 seed += 1
                 data, box = lesion_photo(skin_type, seed)
-                image_ingest(file=data, condition=Condition.objects.get(slug=slug), source=source, origin=origin,
-                             fitzpatrick_type=skin_type, regions=[box], enqueue_followups=False,
-                             provenance=PROVENANCE if origin == "synthetic" else None)
+                # Studies draw approved synthetic images: the fixture approves them, as a reviewer would.
+                approved(image_ingest(file=data, condition=Condition.objects.get(slug=slug), source=source, origin=origin,
+                                      fitzpatrick_type=skin_type, regions=[box], enqueue_followups=False,
+                                      provenance=PROVENANCE if origin == "synthetic" else None).image)
 
 
 def test_staff_runs_a_reader_study_end_to_end(page, browser, live_server, study_catalogue, shot):

@@ -12,7 +12,7 @@ from atlas.models import Condition, Image
 from atlas.services.ingestion import Box, image_ingest
 from generation.experiments import augmentation as aug
 from generation.experiments.services import augmentation_experiment_run
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 
 from .gaps_helpers import tiny_checkpoint
 
@@ -28,10 +28,11 @@ def _real(source, slug: str, seed: int, case: str, skin: int = 2) -> Image:
 
 
 def _synthetic(source, slug: str, seed: int, map_source: str | None) -> Image:
-    return image_ingest(file=make_image_bytes(32, 32, seed=1000 + seed, fmt="PNG"), condition=Condition.objects.get(slug=slug),
+    # Synthetic images start pending review; the study trains on approved ones, so the fixture approves.
+    return approved(image_ingest(file=make_image_bytes(32, 32, seed=1000 + seed, fmt="PNG"), condition=Condition.objects.get(slug=slug),
                         source=source, origin=Image.Origin.SYNTHETIC, fitzpatrick_type=5,
                         provenance={"checkpoint": "tiny@2", "map": {"source_image": map_source}},
-                        enqueue_followups=False).image
+                        enqueue_followups=False).image)
 
 
 @pytest.fixture

@@ -16,17 +16,18 @@ from atlas.models import Condition, Image
 from atlas.services.ingestion import image_ingest
 from generation.experiments import services as svc
 from generation.models import ReaderAnswer, ReaderStudy, StudyInvite
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 
 
 def _ingest(source, slug: str, seed: int, *, synthetic: bool, skin: int) -> Image:
-    return image_ingest(
+    # Synthetic images start pending review; studies draw approved ones, so the fixture approves.
+    return approved(image_ingest(
         file=make_image_bytes(48 if not synthetic else 32, 48 if not synthetic else 32, seed=seed,
                               fmt="JPEG" if not synthetic else "PNG"),
         condition=Condition.objects.get(slug=slug), source=source, fitzpatrick_type=skin,
         origin=Image.Origin.SYNTHETIC if synthetic else Image.Origin.REAL, enqueue_followups=False,
         provenance={"model": "DermGAN", "checkpoint": "test@1", "seed": seed} if synthetic else None,
-    ).image
+    ).image)
 
 
 @pytest.fixture

@@ -132,13 +132,17 @@ def test_job_end_to_end_stores_exactly_the_plan_with_provenance(catalogue, check
     report = generation_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert report.outcome == "finished" and job.status == "succeeded" and job.stored_total == 8
-    assert job.after == {"melanoma:5": {"real": 0, "synthetic": 4}, "melanoma:6": {"real": 0, "synthetic": 4}}
+    # Synthetic images wait for review (ATLAS_SYNTHETIC_REVIEW): none is public yet.
+    assert job.after == {"melanoma:5": {"real": 0, "synthetic": 0, "pending": 4},
+                         "melanoma:6": {"real": 0, "synthetic": 0, "pending": 4}}
     images = list(Image.objects.synthetic().order_by("id"))
     assert len(images) == 8 and SyntheticSample.objects.filter(job=job).count() == 8
     allowed = {str(i.public_id) for i in catalogue["allowed"]}
     for image in images:
         p = image.provenance
         assert image.condition.slug == "melanoma" and image.fitzpatrick_type == p["cell"]["skin_type"]
+        assert image.review_state == "pending" and "checkpoint_path" not in p
+        assert p["training_data"] == (checkpoint.data_description or {"summary": "not recorded"})
         assert p["job"] == job.pk and p["checkpoint_id"] == checkpoint.pk and p["model"] == "DermGAN"
         assert p["map"]["source_image"] in allowed  # never the no-AI source
         assert image.regions.count() == len(p["map"]["boxes"]) >= 1

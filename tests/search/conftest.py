@@ -7,7 +7,7 @@ import pytest
 from atlas.models import Condition, Source
 from atlas.services.ingestion import image_ingest
 from search import indexing, query
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 
 MODEL = "atlas-clip-tiny"
 
@@ -45,11 +45,13 @@ def add_image(db, source: Source):
     """Ingest a small distinct image: add_image("melanoma", skin_type=5)."""
     counter = iter(range(1, 10_000))
 
-    def make(slug: str = "melanoma", *, skin_type: int | None = 2, origin: str = "real", is_public: bool = True, colour=None):
+    def make(slug: str = "melanoma", *, skin_type: int | None = 2, origin: str = "real", is_public: bool = True, colour=None,
+             reviewed: bool = True):
+        # Synthetic images start pending review; `reviewed` approves them (public), as most tests want.
         seed = next(counter)
         colour = colour or ((seed * 37) % 256, (seed * 91) % 256, (seed * 53) % 256)
         provenance = {"model": "test"} if origin == "synthetic" else None
-        return image_ingest(
+        image = image_ingest(
             file=make_image_bytes(color=colour, seed=seed, fmt="PNG"),
             condition=Condition.objects.get(slug=slug),
             source=source,
@@ -59,5 +61,6 @@ def add_image(db, source: Source):
             is_public=is_public,
             enqueue_followups=False,
         ).image
+        return approved(image) if reviewed else image
 
     return make
