@@ -25,7 +25,7 @@ from atlas.models import ExportJob, Image, Region
 from atlas.services.credentials import credentials_verify, demo_credentials_ensure
 from atlas.services.ingestion import IngestionError, image_ingest, read_synthetic_marker
 from tests.atlas.c2pa_helpers import write_pair
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 
 PROVENANCE = {
     "model": "DermGAN",
@@ -185,10 +185,9 @@ def test_the_system_check_signs_with_a_configured_pair_and_reports_what_c2pa_ref
 
 
 @pytest.mark.django_db
-def test_an_export_re_signs_synthetic_files_with_the_review_state_now(source, melanoma, monkeypatch):
-    synthetic = _synthetic(source, melanoma)
+def test_an_export_re_signs_synthetic_files_with_the_review_state_now(source, melanoma):
+    synthetic = approved(_synthetic(source, melanoma))  # only approved synthetic images are exported
     real = image_ingest(file=make_image_bytes(seed=5, fmt="PNG"), condition=melanoma, source=source).image
-    monkeypatch.setattr(Image, "review_state", "approved", raising=False)  # the review workflow's field
     job = export_job_run(job_id=ExportJob.objects.create(filters={"conditions": ["melanoma"]}).pk)
     assert job.status == "succeeded", job.error
     with job.file.open("rb") as handle:
@@ -205,7 +204,7 @@ def test_an_export_re_signs_synthetic_files_with_the_review_state_now(source, me
 
 @pytest.mark.django_db
 def test_an_export_that_cannot_sign_fails_and_stores_no_zip(source, melanoma, settings, tmp_path):
-    _synthetic(source, melanoma)
+    approved(_synthetic(source, melanoma))  # only approved synthetic images are exported (and signed)
     key, cert, _ = write_pair(tmp_path / "keys", other_key=True)
     settings.ATLAS_C2PA_KEY_FILE, settings.ATLAS_C2PA_CERT_FILE = str(key), str(cert)
     job = export_job_run(job_id=ExportJob.objects.create(filters={"conditions": ["melanoma"]}).pk)
