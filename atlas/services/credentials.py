@@ -34,8 +34,6 @@ from atlas.content_credentials import (
 )
 from atlas.models import Image
 
-# What the manifest says of a file nobody has reviewed yet (it is signed as it is ingested).
-UNREVIEWED = "unreviewed"
 _DEMO_RENEW_BEFORE = dt.timedelta(days=30)
 _demo_lock = threading.Lock()
 
@@ -45,9 +43,10 @@ __all__ = [
 ]  # fmt: skip
 
 
-def credentials_sign_generated(*, data: bytes, provenance: dict, title: str) -> bytes:
-    """A freshly generated PNG with its manifest: trained algorithmic media, model, checkpoint, unreviewed."""
-    return _signer().sign(data, manifest_definition(_claim(provenance, title=title, review_state=UNREVIEWED)))
+def credentials_sign_generated(*, data: bytes, provenance: dict, title: str, review_state: str) -> bytes:
+    """A freshly generated PNG with its manifest: trained algorithmic media, model, checkpoint, review state
+    (Image.ReviewState: "pending" until a reviewer decides, "not_required" where review is off)."""
+    return _signer().sign(data, manifest_definition(_claim(provenance, title=title, review_state=review_state)))
 
 
 def credentials_sign_export(*, data: bytes, image: Image) -> bytes:
@@ -56,7 +55,7 @@ def credentials_sign_export(*, data: bytes, image: Image) -> bytes:
     The manifest added at ingestion stays inside as the parent; a file stored before content
     credentials existed gets a complete manifest instead.
     """
-    claim = _claim(image.provenance, title=_title(image), review_state=image_review_state(image))
+    claim = _claim(image.provenance, title=_title(image), review_state=image.review_state)
     has_manifest = credentials_read(data).has_manifest
     definition = update_definition(claim) if has_manifest else manifest_definition(claim)
     return _signer().sign(data, definition, update=has_manifest)
@@ -75,16 +74,10 @@ def credentials_signing_problem() -> str:
     buffer = io.BytesIO()
     PILImage.new("RGB", (8, 8), (128, 96, 80)).save(buffer, format="PNG")
     try:
-        credentials_sign_generated(data=buffer.getvalue(), provenance={"model": "check"}, title="check.png")
+        credentials_sign_generated(data=buffer.getvalue(), provenance={"model": "check"}, title="check.png", review_state="check")
     except CredentialsError as exc:
         return str(exc)
     return ""
-
-
-def image_review_state(image: Image) -> str:
-    """The review state a manifest records for `image` (the review workflow's field when present)."""
-    state = getattr(image, "review_state", "")
-    return str(state) if state else UNREVIEWED
 
 
 def demo_credentials_ensure() -> str:

@@ -106,7 +106,9 @@ def image_ingest(
     is_synthetic = origin == Image.Origin.SYNTHETIC
     main_bytes, extension = _encode_main(decoded, synthetic_marker=_synthetic_marker(provenance) if is_synthetic else None)
     if is_synthetic:
-        main_bytes = _with_credentials(main_bytes, provenance=provenance, title=f"{public_id}.{extension}")
+        main_bytes = _with_credentials(
+            main_bytes, provenance=provenance, title=f"{public_id}.{extension}", review_state=initial_review_state(origin)
+        )
     thumb_bytes = _encode_thumbnail(decoded.pixels)
 
     stored: list[str] = []
@@ -345,10 +347,10 @@ def _synthetic_marker(provenance: dict | None) -> dict[str, str]:
     }
 
 
-def _with_credentials(data: bytes, *, provenance: dict, title: str) -> bytes:
-    """Embed the C2PA manifest (trained algorithmic media, model, checkpoint), before anything is stored."""
+def _with_credentials(data: bytes, *, provenance: dict, title: str, review_state: str) -> bytes:
+    """Embed the C2PA manifest (trained algorithmic media, model, checkpoint, review state), before anything is stored."""
     try:
-        return credentials_sign_generated(data=data, provenance=provenance, title=title)
+        return credentials_sign_generated(data=data, provenance=provenance, title=title, review_state=review_state)
     except CredentialsError as exc:
         raise IngestionError("credentials_failed", f"the synthetic image could not be signed: {exc}") from None
 

@@ -59,9 +59,17 @@ def test_a_synthetic_file_carries_a_verified_manifest_and_its_text_marker(source
     assert report.verified and report.trusted and report.state == "Trusted"
     assert report.digital_source_types == [TRAINED_ALGORITHMIC_MEDIA]
     assert report.generation["model"] == "DermGAN" and report.generation["checkpoint"] == "fast-demo.pt@600"
-    assert report.generation["checkpoint_step"] == 600 and report.review_state == "unreviewed"
+    assert report.generation["checkpoint_step"] == 600 and report.review_state == "pending"
     assert "NOT FOR PRODUCTION" in report.signer
     assert read_synthetic_marker(data)["Atlas-Origin"] == "synthetic"  # the iTXt marker stays
+
+
+@pytest.mark.django_db
+def test_with_review_switched_off_the_manifest_says_no_review_was_required(source, melanoma, settings):
+    settings.ATLAS_SYNTHETIC_REVIEW = False
+    image = _synthetic(source, melanoma)
+    assert image.review_state == "not_required"
+    assert credentials_read(_stored(image)).review_state == "not_required"
 
 
 @pytest.mark.django_db
@@ -222,7 +230,7 @@ def test_verify_credentials_reports_each_file_and_fails_when_one_does_not_verify
     call_command("verify_credentials", str(good))
     out = capsys.readouterr().out
     assert f"{good}: verified (Trusted" in out and TRAINED_ALGORITHMIC_MEDIA in out
-    assert "DermGAN, checkpoint fast-demo.pt@600" in out and "review state when signed: unreviewed" in out
+    assert "DermGAN, checkpoint fast-demo.pt@600" in out and "review state when signed: pending" in out
 
     tampered = tmp_path / "tampered.png"
     data = bytearray(good.read_bytes())
@@ -234,7 +242,7 @@ def test_verify_credentials_reports_each_file_and_fails_when_one_does_not_verify
         call_command("verify_credentials", str(good), str(tampered), str(plain), str(tmp_path / "absent.png"), "--json")
     captured = capsys.readouterr()
     rows = {Path(row["file"]).name: row for row in map(json.loads, captured.out.splitlines())}
-    assert rows["good.png"]["verified"] and rows["good.png"]["review_state"] == "unreviewed"
+    assert rows["good.png"]["verified"] and rows["good.png"]["review_state"] == "pending"
     assert not rows["tampered.png"]["verified"] and any("dataHash.mismatch" in f for f in rows["tampered.png"]["failures"])
     assert not rows["plain.png"]["verified"] and not rows["plain.png"]["has_manifest"]
     assert "absent.png: cannot be read" in captured.err
