@@ -28,10 +28,11 @@ class RegionInline(admin.TabularInline):
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = [
-        "thumbnail_tag", "short_id", "condition", "fitzpatrick_type", "origin", "source", "is_public", "created_at",
+        "thumbnail_tag", "short_id", "condition", "fitzpatrick_type", "origin", "review_state", "source", "is_public",
+        "created_at",
     ]  # fmt: skip
     list_display_links = ["thumbnail_tag", "short_id"]
-    list_filter = ["condition", "fitzpatrick_type", "origin", "source", "is_public"]
+    list_filter = ["condition", "fitzpatrick_type", "origin", "review_state", "source", "is_public"]
     list_select_related = ["condition", "source"]
     search_fields = ["public_id", "external_id", "case_id"]
     list_per_page = 50
@@ -39,13 +40,14 @@ class ImageAdmin(admin.ModelAdmin):
     actions = ["publish", "hide"]
     add_form = ImageIngestForm
     add_fieldsets = [(None, {"fields": ["upload", *ImageIngestForm.Meta.fields, "boxes"]})]
-    # Files, pixels and origin are facts of ingestion; change them by ingesting again.
+    # Files, pixels and origin are facts of ingestion; change them by ingesting again. The review
+    # state changes only through the review queue (generation.review: reviewer and time recorded).
     readonly_fields = [
-        "preview", "public_id", "origin", "sha256", "width", "height", "file_size",
+        "preview", "public_id", "origin", "review_state", "sha256", "width", "height", "file_size",
         "provenance_json", "created_at", "updated_at",
     ]  # fmt: skip
     fieldsets = [
-        (None, {"fields": ["preview", "public_id", "origin", "condition", "is_public"]}),
+        (None, {"fields": ["preview", "public_id", "origin", "review_state", "condition", "is_public"]}),
         ("Skin tone", {"fields": ["fitzpatrick_type", "fitzpatrick_label_source", "monk_tone"]}),
         ("Case", {"fields": ["body_site", "case_id", "external_id"]}),
         ("Source and licence", {"fields": ["source", "licence", "attribution"]}),

@@ -113,3 +113,10 @@ def test_refusals_are_shown_and_change_nothing(images):
     response = client.post(reverse("generation:review_decide"), {"decide": f"approve {images['real'].public_id}"}, follow=True)
     assert "only synthetic images are reviewed" in response.content.decode()
     assert Image.objects.filter(review_state="pending").count() == 2
+
+
+def test_the_admin_shows_the_review_state_but_only_the_queue_changes_it(images, admin_client):
+    page = admin_client.get(reverse("admin:atlas_image_change", args=[images["pending"].pk])).content.decode()
+    assert "Pending review" in page and 'name="review_state"' not in page
+    listing = admin_client.get(reverse("admin:atlas_image_changelist") + "?review_state__exact=pending").content.decode()
+    assert str(images["pending"].public_id)[:8] in listing and str(images["real"].public_id)[:8] not in listing
