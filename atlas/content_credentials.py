@@ -203,7 +203,8 @@ class SyntheticClaim:
     checkpoint_step: int | None = None
     data_fingerprint: str = ""
     code_version: str = ""
-    trained_on: str = ""
+    trained_on: str = ""  # a sentence: what the model learnt from
+    training_data: dict = field(default_factory=dict)  # the checkpoint's description of its training set
     generator_version: str = ""
 
 
@@ -253,8 +254,9 @@ def _generation_data(claim: SyntheticClaim) -> dict:
         "data_fingerprint": claim.data_fingerprint,
         "code_version": claim.code_version,
         "trained_on": claim.trained_on,
+        "training_data": claim.training_data,
     }
-    return {key: value for key, value in data.items() if value not in (None, "")}
+    return {key: value for key, value in data.items() if value not in (None, "", {})}
 
 
 def checkpoint_name(checkpoint: object) -> str:

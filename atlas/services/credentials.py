@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import io
-import json
 import threading
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -94,7 +93,9 @@ def demo_credentials_ensure() -> str:
 
 
 def _claim(provenance: dict, *, title: str, review_state: str) -> SyntheticClaim:
-    trained_on = provenance.get("trained_on", "")
+    # Gap filling records the checkpoint's description of its training set (summary, sources, ...).
+    training = provenance.get("training_data") or {}
+    training = training if isinstance(training, dict) else {"summary": str(training)}
     return SyntheticClaim(
         title=title,
         model=str(provenance.get("model") or "unknown"),
@@ -104,7 +105,8 @@ def _claim(provenance: dict, *, title: str, review_state: str) -> SyntheticClaim
         checkpoint_step=provenance.get("checkpoint_step"),
         data_fingerprint=str(provenance.get("data_fingerprint") or ""),
         code_version=str(provenance.get("code_version") or ""),
-        trained_on=trained_on if isinstance(trained_on, str) else json.dumps(trained_on, sort_keys=True),
+        trained_on=str(training.get("summary") or ""),
+        training_data=training,
         generator_version=_atlas_version(),
     )
 

@@ -33,6 +33,7 @@ PROVENANCE = {
     "checkpoint_path": "/srv/atlas/var/gan/runs/fast/fast-demo.pt",
     "checkpoint_step": 600,
     "data_fingerprint": "abc123",
+    "training_data": {"summary": "procedural demo atlas (non-clinical)", "procedural": True},
     "seed": 7,
 }
 
@@ -230,7 +231,8 @@ def test_verify_credentials_reports_each_file_and_fails_when_one_does_not_verify
     call_command("verify_credentials", str(good))
     out = capsys.readouterr().out
     assert f"{good}: verified (Trusted" in out and TRAINED_ALGORITHMIC_MEDIA in out
-    assert "DermGAN, checkpoint fast-demo.pt@600" in out and "review state when signed: pending" in out
+    assert "DermGAN, checkpoint fast-demo.pt@600, trained on: procedural demo atlas (non-clinical)" in out
+    assert "review state when signed: pending" in out
 
     tampered = tmp_path / "tampered.png"
     data = bytearray(good.read_bytes())

@@ -34,4 +34,6 @@ def test_every_generated_file_carries_verified_credentials_naming_its_checkpoint
         assert report.verified and report.digital_source_types == [TRAINED_ALGORITHMIC_MEDIA]
         assert report.generation["model"] == "DermGAN" and report.generation["checkpoint"] == image.provenance["checkpoint"]
         assert report.generation["checkpoint_step"] == image.provenance["checkpoint_step"]
+        assert report.generation["training_data"] == image.provenance["training_data"]  # what it learnt from
+        assert report.generation["trained_on"] == image.provenance["training_data"]["summary"]
         assert checkpoint.path not in data.decode("latin-1")  # the server path stays on the server
