@@ -1,10 +1,24 @@
 """Train the small offline open_clip model on (image, caption) pairs (Django-free).
 
-These machines cannot download pretrained weights, so the default search model is a tiny
-open_clip config (search/model_configs/atlas-clip-tiny.json) trained here with open_clip's
-own ClipLoss on the catalogue's images and captions built from their metadata. The result is
-a plain state dict that `open_clip.create_model_and_transforms(name, pretrained=PATH)` loads,
-with a JSON beside it that records the command, data fingerprint, code version and config.
+These machines cannot download pretrained weights, so the default search model is a small
+open_clip config (search/model_configs/atlas-clip-rn.json: a 128 px convolutional image tower,
+open_clip's ModifiedResNet, and a 2-layer text transformer) trained here on the catalogue's
+images and captions built from their metadata. Three terms use the labels we have:
+
+- the CLIP loss between images and captions, where an image and a caption of the same condition
+  and skin type count as a match (open_clip's ClipLoss would treat them as negatives);
+- a supervised contrastive term on image embeddings: images of the same condition attract,
+  whatever the skin tone, so photo and "more like this" searches find the condition;
+- classification of each image among the condition names, with the text tower as the
+  classifier: the name of a condition and its images meet in one place.
+
+Images are augmented in ways that keep the skin tone (search/clip_augment.py). Batches are
+drawn with weights that soften the imbalance of conditions and skin types. `init` starts from
+any local open_clip checkpoint instead (fine-tuning a general model on real photographs).
+
+The result is a plain state dict that `open_clip.create_model_and_transforms(name,
+pretrained=PATH)` loads, with a JSON beside it that records the command, data fingerprint,
+code version and config. Nothing here imports Django or Celery.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ import os
 import random
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,31 +39,44 @@ from pathlib import Path
 import numpy as np
 
 from atlas.skin import FITZPATRICK_TONE_WORDS, roman
+from search.clip_augment import AugmentConfig, augment
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model_name: str = "atlas-clip-tiny"  # an open_clip config name (ours are registered from model_configs/)
-    epochs: int = 30  # passes over the training split
-    batch_size: int = 128  # ClipLoss contrasts within a batch: bigger = more negatives
+    model_name: str = "atlas-clip-rn"  # an open_clip config name (ours are registered from model_configs/)
+    init: str = ""  # a local open_clip checkpoint of model_name to start from (fine-tuning); "" = random init
+    epochs: int = 30  # passes over the training split (an epoch = as many draws as training images)
+    batch_size: int = 128  # contrastive terms compare within a batch: bigger = more negatives
     lr: float = 1e-3  # AdamW peak learning rate (cosine decay after warmup)
     weight_decay: float = 0.1  # on matrices only; gains, biases and embeddings are not decayed
     warmup_steps: int = 50
-    captions_per_image: int = 8  # phrasings drawn up front; one is sampled per image per epoch
+    captions_per_image: int = 8  # phrasings drawn up front; one is sampled per image per step
     holdout_fraction: float = 0.2  # images kept out of training for the quality report (by hash)
     threads: int = 2  # torch CPU threads (the machine is shared)
     max_images: int = 0  # 0 = all; a cap keeps the fast preset within its time budget
     seed: int = 0
     save_half: bool = True  # fp16 weights on disk halve the file; loading casts back to fp32
+    load_scale: float = 1.5  # images are decoded once at this multiple of the input size: crops keep detail
+    label_targets: bool = True  # CLIP loss: same condition + skin type = a match (False = open_clip's ClipLoss)
+    supcon_weight: float = 1.0  # supervised contrastive term on image embeddings (positives: same condition)
+    supcon_temperature: float = 0.1
+    condition_weight: float = 0.5  # each image classified among the condition names through the text tower
+    balance: float = 0.5  # draw weight = (images of its condition)^-balance x (images of its skin type)^-balance
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    cpu_budget_seconds: float = 0  # stop early (and save) past this much training CPU time; 0 = no limit
 
+
+# The old recipe (64 px ViT, ClipLoss on captions only, crop + flip): kept for comparison runs.
+CAPTIONS_ONLY = dict(label_targets=False, supcon_weight=0.0, condition_weight=0.0, balance=0.0)
 
 PRESETS: dict[str, TrainConfig] = {
-    # 3,000 demo images: 506 CPU-seconds for 40 epochs (docs/benchmarks.md), 4-9 minutes on two
-    # free cores; the image cap keeps a bigger catalogue within the 15-minute budget.
-    "fast": TrainConfig(epochs=40, max_images=6000),
-    "full": TrainConfig(epochs=60, batch_size=256),
+    # The demo atlas (~2,400 training images): about 25 CPU-minutes for 50 epochs of the
+    # 128 px ResNet (docs/benchmarks.md); the budget stops a slower machine at 55 CPU-minutes.
+    "fast": TrainConfig(epochs=50, max_images=6000, warmup_steps=100, cpu_budget_seconds=55 * 60),
+    "full": TrainConfig(epochs=100, batch_size=256, warmup_steps=100),
 }
 
 
@@ -139,30 +167,112 @@ def data_fingerprint(samples: Sequence[Sample]) -> str:
 
 def code_version() -> str:
     here = Path(__file__).resolve()
-    file_hash = hashlib.sha256(here.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256()
+    for name in ("clip_train.py", "clip_augment.py"):
+        digest.update((here.parent / name).read_bytes())
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=here.parent, capture_output=True, text=True, timeout=5
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    return f"{commit or 'nogit'}+clip_train.py@{file_hash}"
+    return f"{commit or 'nogit'}+clip_train.py,clip_augment.py@{digest.hexdigest()[:12]}"
 
 
-def _load_pixels(samples: Sequence[Sample], size: int) -> np.ndarray:
+def _load_pixels(samples: Sequence[Sample], size: int, *, progress: bool = True) -> np.ndarray:
     """Decode every image once to uint8 (n, size, size, 3): an epoch then costs no JPEG decoding."""
     from PIL import Image as PILImage
     from PIL import ImageOps
     from tqdm import tqdm
 
     out = np.zeros((len(samples), size, size, 3), dtype=np.uint8)
-    for row, sample in enumerate(tqdm(samples, desc="loading images", unit="img")):
+    for row, sample in enumerate(tqdm(samples, desc="loading images", unit="img", disable=not progress)):
         image = sample.load().convert("RGB")
         out[row] = np.asarray(ImageOps.fit(image, (size, size), PILImage.Resampling.BICUBIC))
     return out
 
 
+def draw_weights(samples: Sequence[Sample], balance: float) -> np.ndarray:
+    """Per-image draw weights that soften imbalance: (n of its condition x n of its skin type)^-balance."""
+    by_condition = Counter(s.meta.condition for s in samples)
+    by_type = Counter(s.meta.fitzpatrick_type for s in samples)
+    weights = np.array(
+        [(by_condition[s.meta.condition] * by_type[s.meta.fitzpatrick_type]) ** -balance for s in samples], dtype=np.float64
+    )
+    return weights / weights.sum()
+
+
+# --- losses ---------------------------------------------------------------------------------
+
+
+def clip_loss(image_features, text_features, logit_scale, groups=None):
+    """Symmetric image<->caption cross-entropy; with `groups`, every pair of one group is a match.
+
+    Without groups (or with all groups distinct) this is open_clip's ClipLoss: image i matches
+    caption i only. Two images of melanoma on type V skin in one batch would then push each
+    other's captions away although the captions say the same thing; with groups = (condition,
+    skin type) both captions are targets, weighted equally.
+    """
+    import torch
+
+    logits = logit_scale * image_features @ text_features.T
+    if groups is None:
+        targets = torch.eye(len(logits), dtype=logits.dtype)
+    else:
+        targets = (groups[:, None] == groups[None, :]).to(logits.dtype)
+        targets = targets / targets.sum(dim=1, keepdim=True)
+    return (_soft_cross_entropy(logits, targets) + _soft_cross_entropy(logits.T, targets.T)) / 2
+
+
+def _soft_cross_entropy(logits, targets):
+    import torch.nn.functional as F
+
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def supcon_loss(features, labels, temperature: float):
+    """Supervised contrastive loss (Khosla et al. 2020, "L_out") over L2-normalised features.
+
+    Each anchor's positives are the other images with its label; anchors without any are skipped.
+    """
+    import torch
+
+    n = len(features)
+    self_mask = torch.eye(n, dtype=torch.bool)
+    similarity = (features @ features.T / temperature).masked_fill(self_mask, float("-inf"))
+    log_prob = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+    positives = (labels[:, None] == labels[None, :]) & ~self_mask
+    counts = positives.sum(dim=1)
+    has_positive = counts > 0
+    if not has_positive.any():
+        return features.sum() * 0.0
+    per_anchor = log_prob.masked_fill(~positives, 0.0).sum(dim=1) / counts.clamp(min=1)
+    return -per_anchor[has_positive].mean()
+
+
 # --- training -------------------------------------------------------------------------------
+
+
+def build_model(config: TrainConfig):
+    """(model, preprocess) from the config name, random or from the local `init` checkpoint."""
+    import open_clip
+
+    from search.encoder import register_model_configs
+
+    register_model_configs()
+    if config.model_name not in open_clip.list_models():
+        raise ValueError(f"unknown open_clip model {config.model_name!r}")
+    if not config.init:
+        model, _, preprocess = open_clip.create_model_and_transforms(config.model_name)
+        return model, preprocess
+    init = Path(config.init)
+    if not init.is_file():
+        raise ValueError(f"--init {init}: no such file (a local open_clip checkpoint of {config.model_name}; nothing is downloaded)")
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(config.model_name, pretrained=str(init))
+    except Exception as exc:  # noqa: BLE001 - open_clip raises RuntimeError, KeyError, pickle errors...
+        raise ValueError(f"--init {init} cannot be loaded as a {config.model_name} checkpoint: {exc}") from exc
+    return model, preprocess
 
 
 def train(
@@ -178,13 +288,10 @@ def train(
     import torch
     from tqdm import tqdm
 
-    from search.encoder import register_model_configs
-
     started, cpu_started = time.monotonic(), time.process_time()
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = random.Random(config.seed)
-    register_model_configs()
 
     train_set = [s for s in samples if not is_heldout(s.key, config.holdout_fraction)]
     if config.max_images and len(train_set) > config.max_images:
@@ -192,46 +299,69 @@ def train(
     if len(train_set) < 2:
         raise ValueError(f"need at least 2 training images, found {len(train_set)} (held out: {config.holdout_fraction:.0%})")
 
-    model, _, preprocess = open_clip.create_model_and_transforms(config.model_name)
+    model, preprocess = build_model(config)
     tokenizer = open_clip.get_tokenizer(config.model_name)
-    size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple) else model.visual.image_size
-    mean, std = _normalisation(preprocess)
+    size, mean, std = _input_size(preprocess), *_normalisation(preprocess)
 
-    # A 1/8 margin around the crop gives random-crop augmentation; evaluation centre-crops.
-    pixels = torch.from_numpy(_load_pixels(train_set, size + size // 8)).permute(0, 3, 1, 2).contiguous()
+    pixels = torch.from_numpy(_load_pixels(train_set, round(size * config.load_scale), progress=progress))
+    pixels = pixels.permute(0, 3, 1, 2).contiguous()
     tokens = torch.stack(
         [tokenizer(caption_variants(s.meta, config.captions_per_image, rng)) for s in train_set]
     )  # (n, variants, context)
+    conditions = sorted({s.meta.condition for s in train_set})
+    condition_of = torch.tensor([conditions.index(s.meta.condition) for s in train_set])
+    skin_type_of = torch.tensor([s.meta.fitzpatrick_type or 0 for s in train_set])
+    groups = condition_of * 10 + skin_type_of  # one id per (condition, skin type)
+    condition_tokens = tokenizer(conditions)
+    weights = torch.from_numpy(draw_weights(train_set, config.balance))
 
     batch_size = min(config.batch_size, len(train_set))
     steps_per_epoch = max(1, len(train_set) // batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config.warmup_steps, total_steps))
-    loss_fn = open_clip.ClipLoss()
     generator = torch.Generator().manual_seed(config.seed)
 
     losses: list[float] = []
+    terms: dict[str, list[float]] = {"clip": [], "supcon": [], "condition": []}
+    stopped_early = ""
     model.train()
     for epoch in tqdm(range(config.epochs), desc="training", unit="epoch", disable=not progress):
-        order = torch.randperm(len(train_set), generator=generator)
-        epoch_loss = 0.0
-        for step in range(steps_per_epoch):
-            index = order[step * batch_size : (step + 1) * batch_size]
-            images = _augment(pixels[index], size, generator, mean, std)
+        sums = {"total": 0.0, "clip": 0.0, "supcon": 0.0, "condition": 0.0}
+        for _ in range(steps_per_epoch):
+            index = torch.multinomial(weights, batch_size, replacement=False, generator=generator)
+            images = (augment(pixels[index], size, generator, config.augment) - mean) / std
             choice = torch.randint(0, tokens.shape[1], (len(index),), generator=generator)
-            text = tokens[index, choice]
-            image_features, text_features, logit_scale = model(images, text)
-            loss = loss_fn(image_features, text_features, logit_scale)
+            # (image features, text features, logit scale[, logit bias]): normalised features.
+            image_features, text_features, logit_scale = model(images, tokens[index, choice])[:3]
+            parts = {
+                "clip": clip_loss(image_features, text_features, logit_scale, groups[index] if config.label_targets else None)
+            }
+            if config.supcon_weight:
+                parts["supcon"] = config.supcon_weight * supcon_loss(image_features, condition_of[index], config.supcon_temperature)
+            if config.condition_weight:
+                prototypes = model.encode_text(condition_tokens, normalize=True)
+                logits = logit_scale * image_features @ prototypes.T
+                parts["condition"] = config.condition_weight * torch.nn.functional.cross_entropy(logits, condition_of[index])
+            loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             with torch.no_grad():  # CLIP's clamp: a temperature past 100 makes training unstable
                 model.logit_scale.clamp_(0, math.log(100))
-            epoch_loss += loss.item()
-        losses.append(epoch_loss / steps_per_epoch)
-        logger.info("epoch %d loss %.4f", epoch + 1, losses[-1])
+            sums["total"] += loss.item()
+            for name, value in parts.items():
+                sums[name] += value.item()
+        losses.append(sums["total"] / steps_per_epoch)
+        for name in terms:
+            terms[name].append(round(sums[name] / steps_per_epoch, 4))
+        logger.info("epoch %d loss %.4f (%s)", epoch + 1, losses[-1], ", ".join(f"{k} {v[-1]:.3f}" for k, v in terms.items()))
+        used = time.process_time() - cpu_started
+        if config.cpu_budget_seconds and used > config.cpu_budget_seconds and epoch + 1 < config.epochs:
+            stopped_early = f"after epoch {epoch + 1} of {config.epochs}: {used:.0f} CPU-seconds > budget {config.cpu_budget_seconds:.0f}"
+            logger.warning("training stopped early %s", stopped_early)
+            break
 
     metadata = {
         "model_name": config.model_name,
@@ -239,9 +369,13 @@ def train(
         "command": command,
         "data_fingerprint": data_fingerprint(samples),
         "code_version": code_version(),
+        "init": _describe_init(config.init),
+        "conditions": conditions,
         "train_images": len(train_set),
         "heldout_images": sum(is_heldout(s.key, config.holdout_fraction) for s in samples),
         "epoch_losses": [round(x, 4) for x in losses],
+        "epoch_loss_terms": terms,
+        "stopped_early": stopped_early,
         "seconds": round(time.monotonic() - started, 1),
         # CPU seconds over all threads: on a shared machine wall time says little; on two free
         # cores the wall time is about cpu_seconds / threads.
@@ -252,6 +386,25 @@ def train(
     return TrainResult(checkpoint=out_path, metadata=metadata)
 
 
+def _describe_init(init: str) -> dict | None:
+    if not init:
+        return None
+    from search.encoder import file_sha256
+
+    return {"path": str(init), "sha256": file_sha256(init)}
+
+
+def _input_size(preprocess) -> int:
+    """The square input side of the model's eval transform (its centre crop)."""
+    for step in getattr(preprocess, "transforms", []):
+        if type(step).__name__ == "CenterCrop":
+            height, width = step.size if isinstance(step.size, (tuple, list)) else (step.size, step.size)
+            if height != width:
+                raise ValueError(f"non-square model input {height}x{width} is not supported")
+            return int(height)
+    raise ValueError("the model's preprocessing has no CenterCrop step")
+
+
 def _normalisation(preprocess) -> tuple:
     import torch
 
@@ -259,18 +412,6 @@ def _normalisation(preprocess) -> tuple:
         if hasattr(step, "mean") and hasattr(step, "std"):
             return torch.tensor(step.mean).view(1, 3, 1, 1), torch.tensor(step.std).view(1, 3, 1, 1)
     raise ValueError("the model's preprocessing has no Normalize step")
-
-
-def _augment(batch, size: int, generator, mean, std):
-    """Random crop + horizontal flip on uint8 tensors, then open_clip's normalisation."""
-    import torch
-
-    margin = batch.shape[-1] - size
-    dx, dy = (int(v) for v in torch.randint(0, margin + 1, (2,), generator=generator))
-    crops = batch[:, :, dy : dy + size, dx : dx + size].float() / 255.0
-    if torch.rand(1, generator=generator).item() < 0.5:
-        crops = crops.flip(-1)
-    return (crops - mean) / std
 
 
 def _param_groups(model, weight_decay: float) -> list[dict]:

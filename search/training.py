@@ -33,14 +33,32 @@ def clip_samples() -> list:
     return samples
 
 
-def clip_model_train(*, preset: str = "fast", epochs: int | None = None, out: str = "", command: str = ""):
-    """Train the small open_clip model on the catalogue and save it where settings load it from."""
+FINETUNE_LR = 1e-5  # the default learning rate when starting from a general checkpoint (--init)
+
+
+def clip_model_train(
+    *,
+    preset: str = "fast",
+    epochs: int | None = None,
+    out: str = "",
+    command: str = "",
+    init: str = "",
+    model_name: str = "",
+    lr: float | None = None,
+):
+    """Train the open_clip search model on the catalogue and save it where settings load it from.
+
+    `init` starts from a local open_clip checkpoint of `model_name` (default SEARCH_CLIP_MODEL)
+    instead of random weights, at a fine-tuning learning rate unless `lr` says otherwise.
+    """
     from pathlib import Path
 
     from search.clip_train import preset as make_config
     from search.clip_train import train
 
-    config = make_config(preset, epochs=epochs, model_name=settings.SEARCH_CLIP_MODEL)
+    if lr is None and init:
+        lr = FINETUNE_LR
+    config = make_config(preset, epochs=epochs, model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr)
     samples = clip_samples()
     if len(samples) < 2:
         raise SearchUnavailable(f"the catalogue has {len(samples)} public images; train_clip needs some (run seed_demo)")
