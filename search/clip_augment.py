@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    crop_area: tuple[float, float] = (0.35, 1.0)  # share of the image a random crop keeps
+    crop_area: tuple[float, float] = (0.4, 1.0)  # share of the image a random crop keeps (enough to keep the lesion, mostly)
     crop_ratio: tuple[float, float] = (0.75, 1.333)  # aspect ratio range of that crop
     flip: float = 0.5  # probability of a mirror image (with quarter turns this also covers upside down)
     quarter_turns: bool = True  # a random multiple of 90 degrees

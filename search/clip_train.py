@@ -67,6 +67,7 @@ class TrainConfig:
     balance: float = 0.5  # draw weight = (images of its condition)^-balance x (images of its skin type)^-balance
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cpu_budget_seconds: float = 0  # stop early (and save) past this much training CPU time; 0 = no limit
+    device: str = "cpu"  # "cuda" to fine-tune a large checkpoint on a GPU; augmentation stays on the CPU
 
 
 # The old recipe (64 px ViT, ClipLoss on captions only, crop + flip): kept for comparison runs.
@@ -217,7 +218,7 @@ def clip_loss(image_features, text_features, logit_scale, groups=None):
 
     logits = logit_scale * image_features @ text_features.T
     if groups is None:
-        targets = torch.eye(len(logits), dtype=logits.dtype)
+        targets = torch.eye(len(logits), dtype=logits.dtype, device=logits.device)
     else:
         targets = (groups[:, None] == groups[None, :]).to(logits.dtype)
         targets = targets / targets.sum(dim=1, keepdim=True)
@@ -238,7 +239,7 @@ def supcon_loss(features, labels, temperature: float):
     import torch
 
     n = len(features)
-    self_mask = torch.eye(n, dtype=torch.bool)
+    self_mask = torch.eye(n, dtype=torch.bool, device=features.device)
     similarity = (features @ features.T / temperature).masked_fill(self_mask, float("-inf"))
     log_prob = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
     positives = (labels[:, None] == labels[None, :]) & ~self_mask
@@ -300,6 +301,8 @@ def train(
         raise ValueError(f"need at least 2 training images, found {len(train_set)} (held out: {config.holdout_fraction:.0%})")
 
     model, preprocess = build_model(config)
+    device = config.device
+    model.to(device)
     tokenizer = open_clip.get_tokenizer(config.model_name)
     size, mean, std = _input_size(preprocess), *_normalisation(preprocess)
 
@@ -312,7 +315,7 @@ def train(
     condition_of = torch.tensor([conditions.index(s.meta.condition) for s in train_set])
     skin_type_of = torch.tensor([s.meta.fitzpatrick_type or 0 for s in train_set])
     groups = condition_of * 10 + skin_type_of  # one id per (condition, skin type)
-    condition_tokens = tokenizer(conditions)
+    condition_tokens = tokenizer(conditions).to(device)
     weights = torch.from_numpy(draw_weights(train_set, config.balance))
 
     batch_size = min(config.batch_size, len(train_set))
@@ -330,19 +333,20 @@ def train(
         sums = {"total": 0.0, "clip": 0.0, "supcon": 0.0, "condition": 0.0}
         for _ in range(steps_per_epoch):
             index = torch.multinomial(weights, batch_size, replacement=False, generator=generator)
-            images = (augment(pixels[index], size, generator, config.augment) - mean) / std
+            images = ((augment(pixels[index], size, generator, config.augment) - mean) / std).to(device)
+            labels, pair_groups = condition_of[index].to(device), groups[index].to(device)
             choice = torch.randint(0, tokens.shape[1], (len(index),), generator=generator)
             # (image features, text features, logit scale[, logit bias]): normalised features.
-            image_features, text_features, logit_scale = model(images, tokens[index, choice])[:3]
+            image_features, text_features, logit_scale = model(images, tokens[index, choice].to(device))[:3]
             parts = {
-                "clip": clip_loss(image_features, text_features, logit_scale, groups[index] if config.label_targets else None)
+                "clip": clip_loss(image_features, text_features, logit_scale, pair_groups if config.label_targets else None)
             }
             if config.supcon_weight:
-                parts["supcon"] = config.supcon_weight * supcon_loss(image_features, condition_of[index], config.supcon_temperature)
+                parts["supcon"] = config.supcon_weight * supcon_loss(image_features, labels, config.supcon_temperature)
             if config.condition_weight:
                 prototypes = model.encode_text(condition_tokens, normalize=True)
                 logits = logit_scale * image_features @ prototypes.T
-                parts["condition"] = config.condition_weight * torch.nn.functional.cross_entropy(logits, condition_of[index])
+                parts["condition"] = config.condition_weight * torch.nn.functional.cross_entropy(logits, labels)
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

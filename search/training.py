@@ -45,11 +45,13 @@ def clip_model_train(
     init: str = "",
     model_name: str = "",
     lr: float | None = None,
+    device: str = "",
 ):
     """Train the open_clip search model on the catalogue and save it where settings load it from.
 
     `init` starts from a local open_clip checkpoint of `model_name` (default SEARCH_CLIP_MODEL)
     instead of random weights, at a fine-tuning learning rate unless `lr` says otherwise.
+    `device` "cuda" trains on a GPU (default: the CPU, which is how the demo model is made).
     """
     from pathlib import Path
 
@@ -58,7 +60,7 @@ def clip_model_train(
 
     if lr is None and init:
         lr = FINETUNE_LR
-    config = make_config(preset, epochs=epochs, model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr)
+    config = make_config(preset, epochs=epochs, model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr, device=device or None)
     samples = clip_samples()
     if len(samples) < 2:
         raise SearchUnavailable(f"the catalogue has {len(samples)} public images; train_clip needs some (run seed_demo)")

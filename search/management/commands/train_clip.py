@@ -19,13 +19,14 @@ class Command(BaseCommand):
             help="Start from this local open_clip checkpoint (fine-tuning a general model); its architecture is --model.",
         )
         parser.add_argument("--model", default="", help="open_clip model name (default: settings.SEARCH_CLIP_MODEL).")
+        parser.add_argument("--device", default="", help="cpu (default) or cuda: fine-tuning a large checkpoint wants a GPU.")
         parser.add_argument("--lr", type=float, default=None, help="Peak learning rate (default: the preset's; 1e-5 with --init).")
 
-    def handle(self, *args, preset: str, epochs: int | None, out: str, init: str, model: str, lr: float | None, **options) -> None:
+    def handle(self, *args, preset: str, epochs: int | None, out: str, init: str, model: str, lr: float | None, device: str, **options) -> None:
         command = "python manage.py train_clip " + " ".join(sys.argv[2:])
         try:
             result = clip_model_train(
-                preset=preset, epochs=epochs, out=out, command=command.strip(), init=init, model_name=model, lr=lr
+                preset=preset, epochs=epochs, out=out, command=command.strip(), init=init, model_name=model, lr=lr, device=device
             )
         except (SearchUnavailable, ValueError) as exc:
             raise CommandError(str(exc)) from None
