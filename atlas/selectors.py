@@ -10,8 +10,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
+from atlas.filters import ImageFilters, images_filtered
 from atlas.models import Condition, Image, Source, pending_review_q, public_q
 from atlas.skin import FITZPATRICK_TYPES, roman
 
@@ -217,28 +218,22 @@ def images_for_listing(
     skin_types: Iterable[int | None] = (),
     origin: str | None = None,
     viewer=None,
-):
+) -> QuerySet[Image]:
     """Images `viewer` may see (public ones; staff also pending ones), filtered as the browse
-    pages ask; skin type None selects "unknown".
+    pages ask (atlas/filters.py); skin type None selects "unknown".
 
     `conditions` (objects or slugs) selects any of several; `condition` one.
     """
-    images = Image.objects.visible_to(viewer).select_related("condition", "source")
-    if condition is not None:
-        images = images.of_condition(condition)
-    slugs = [_slug(c) for c in conditions]
-    if slugs:
-        images = images.filter(condition__slug__in=slugs)
-    wanted = list(skin_types)
-    if wanted:
-        known = [s for s in wanted if s is not None]
-        match = Q(fitzpatrick_type__in=known)
-        if None in wanted:
-            match |= Q(fitzpatrick_type__isnull=True)
-        images = images.filter(match)
-    if origin in Image.Origin.values:
-        images = images.filter(origin=origin)
-    return images
+    slugs = [_slug(c) for c in conditions] or ([condition.slug] if condition is not None else [])
+    filters = ImageFilters(conditions=tuple(slugs), skin_types=tuple(skin_types), origin=origin or "")
+    return images_filtered(filters, Image.objects.visible_to(viewer)).select_related("condition", "source")
+
+
+def images_matching(filters: ImageFilters, *, viewer=None) -> QuerySet[Image]:
+    """Images `viewer` may see (public ones; staff also those pending review) passing the
+    filters, with what the API shows of them. Exports pass no viewer: public images only."""
+    images = images_filtered(filters, Image.objects.visible_to(viewer))
+    return images.select_related("condition", "source").prefetch_related("regions")
 
 
 def image_visible_to(user, image: Image) -> bool:

@@ -29,6 +29,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
+from atlas.filters import ImageFilters  # noqa: E402
 from atlas.models import Condition, Image  # noqa: E402
 from search import indexing, query  # noqa: E402
 from search.models import ImageEmbedding  # noqa: E402
@@ -62,7 +63,7 @@ def main() -> None:
     index, _, _ = query._index_for(encoder.version)
     vectors = encoder.embed_texts(queries)
     index_only = timed(lambda it=iter(vectors): index.search(next(it), 10), len(vectors))
-    filtered = timed(lambda it=iter(queries): query.search_text(query=next(it), k=10, filters=query.SearchFilters(skin_types=(5, 6))), len(queries))
+    filtered = timed(lambda it=iter(queries): query.search_text(query=next(it), k=10, filters=ImageFilters(skin_types=(5, 6))), len(queries))
     print(f"search_text (encode + index + rows), {len(queries)} queries: {percentiles(text_total)}")
     print(f"  of which encode_text alone: {percentiles(encode_only)}; index.search alone: {percentiles(index_only)}")
     print(f"  with an explicit skin-type filter (V-VI): {percentiles(filtered)}")

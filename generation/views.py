@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from atlas.models import Image
 from generation.forms import FillGapsForm
 from generation.gaps import GapError, gap_plan, generation_job_cancel, generation_job_create, job_cells, job_status
 from generation.models import GanCheckpoint, GenerationJob
@@ -79,7 +80,16 @@ def _fill_gaps_page(request: HttpRequest, form: FillGapsForm, *, plan, status: i
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(GenerationJob.objects.select_related("checkpoint", "requested_by"), pk=pk)
-    return render(request, "generation/job_detail.html", {"job": job, "cells": job_cells(job)})
+    return render(request, "generation/job_detail.html", {"job": job, "cells": job_cells(job), "search": _searchable(job)})
+
+
+def _searchable(job: GenerationJob) -> dict:
+    """How many of the job's visible images search finds yet, and when the rest will be found."""
+    from search.indexing import index_searchable_since
+    from search.query import searchable_count
+
+    visible = list(Image.objects.public().filter(provenance__job=job.pk).values_list("id", flat=True))
+    return {"visible": len(visible), "searchable": searchable_count(visible) if visible else 0, **index_searchable_since()}
 
 
 @staff_required(as_json=True)

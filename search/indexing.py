@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -121,6 +122,51 @@ def stored_vectors(model_version: str, image_ids: Sequence[int] | None = None) -
     ids = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
     vectors = np.stack([np.frombuffer(bytes(p[1]), dtype="<f4") for p in pairs])
     return ids, vectors
+
+
+# --- freshness: new visible images searchable within a minute --------------------------------
+
+_REFRESH_KEY = "search:index-refresh-scheduled"
+
+
+def index_refresh_soon() -> bool:
+    """Schedule one incremental index update SEARCH_FRESH_DELAY_SECONDS from now (debounced).
+
+    Called by embed_image_task (the after-ingest task, also run when a curator publishes an
+    image or a reviewer approves one) once the vector is stored. Every call inside the delay joins the one scheduled
+    update, so a gap-filling job that ingests 200 images makes a handful of builds, not 200.
+    True when this call scheduled the update, False when one was already waiting.
+    """
+    if not cache.add(_REFRESH_KEY, time.time(), timeout=settings.SEARCH_FRESH_DELAY_SECONDS + 300):
+        return False
+    from search.tasks import index_refresh_task
+
+    try:
+        index_refresh_task.apply_async(countdown=settings.SEARCH_FRESH_DELAY_SECONDS)
+    except Exception:  # a broker outage: the nightly reindex still catches up
+        cache.delete(_REFRESH_KEY)
+        logger.exception("could not schedule an index refresh")
+        return False
+    return True
+
+
+def index_refresh() -> IndexBuild:
+    """The scheduled incremental update: publish what was embedded since the live version."""
+    # Cleared first: an image made visible while this build runs schedules the next one.
+    cache.delete(_REFRESH_KEY)
+    return index_rebuild()
+
+
+def index_searchable_since() -> dict:
+    """When the live index was published and what it holds; pages say from it when new images show up."""
+    latest = IndexBuild.objects.filter(status=IndexBuild.Status.SUCCEEDED).order_by("-finished_at", "-id").first()
+    return {
+        "version": latest.pk if latest else None,
+        "published_at": latest.finished_at if latest else None,
+        "vectors": latest.vector_count if latest else 0,
+        "refresh_scheduled": bool(cache.get(_REFRESH_KEY)),
+        "delay_seconds": settings.SEARCH_FRESH_DELAY_SECONDS,
+    }
 
 
 # --- index builds ---------------------------------------------------------------------------

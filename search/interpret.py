@@ -39,7 +39,7 @@ TONE_GROUPS: dict[str, tuple[int, ...]] = {
 STOP_WORDS = frozenset(
     """a an and any are as at be by can do does for from has have how i in is it its look looks
     like me my of on or show some that the their there these this those to up was what when where
-    which with you your images image photo photos picture pictures please find search""".split()
+    which with you your please find search""".split()
 )
 
 # A near-miss must be this close (difflib ratio) and this long to be corrected: short words
@@ -114,7 +114,7 @@ class Interpretation:
     terms: tuple[str, ...] = ()  # the words that matched, for display
     corrections: tuple[Correction, ...] = ()  # near-misses taken for a name or synonym
     suggestion: str = ""  # the query with the corrections applied ("did you mean"), or ""
-    only_stop_words: bool = False  # nothing but words like "the", "of", "show me"
+    only_stop_words: bool = False  # no word that means anything: "the", "of", "show me", "?!"
     rest: str = ""  # the words left once conditions and skin types are taken out
 
     @property
@@ -127,7 +127,7 @@ def interpret(text: str, vocabulary: Vocabulary) -> Interpretation:
     """Conditions, skin types and corrections in free text (see the module docstring)."""
     lowered = " " + " ".join(text.lower().split()) + " "
     if not _content_words(lowered):
-        return Interpretation(only_stop_words=bool(_WORD.findall(lowered)), rest=lowered.strip())
+        return Interpretation(only_stop_words=True, rest=lowered.strip())  # "the of", "?!"
     conditions: list[str] = []
     terms: list[str] = []
     for match in vocabulary.term_pattern.finditer(lowered):

@@ -9,16 +9,17 @@ query mean is decided in search/interpret.py (pure Python).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import faiss
 import numpy as np
 from django.conf import settings
-from django.db.models import Q
 
+from atlas.filters import FilterError, ImageFilters, filters_parse, images_filtered
 from atlas.models import Condition, Image
 from atlas.services.ingestion import IngestionError, decode_upload
 from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES
@@ -78,38 +79,15 @@ def _exact_index(model_version: str) -> VectorIndex:
 
 # --- queries --------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class SearchFilters:
-    conditions: tuple[str, ...] = ()  # condition slugs (any of)
-    skin_types: tuple[int, ...] = ()  # Fitzpatrick types (any of)
-    origin: str = ""  # "real" | "synthetic" | "" (both)
-    source: str = ""  # source slug
-    licence: str = ""  # exact licence identifier, e.g. CC-BY-4.0
-
-    def is_empty(self) -> bool:
-        return not (self.conditions or self.skin_types or self.origin or self.source or self.licence)
-
-    def q(self) -> Q:
-        q = Q()
-        if self.conditions:
-            q &= Q(condition__slug__in=self.conditions)
-        if self.skin_types:
-            q &= Q(fitzpatrick_type__in=self.skin_types)
-        if self.origin:
-            q &= Q(origin=self.origin)
-        if self.source:
-            q &= Q(source__slug=self.source)
-        if self.licence:
-            q &= Q(licence=self.licence)
-        return q
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 
 @dataclass(frozen=True)
 class SearchHit:
     image: Image
     score: float  # cosine similarity between the query and the image
-    boosted: bool = False  # ranked first because it matches the skin tone named in the query
+    boosted: bool = False  # ranked first: it shows a condition or skin type the query names
+    nearest_type: bool = False  # shown for a skin type near the one asked for, which has no images of the condition
 
     def as_dict(self) -> dict:
         image = self.image
@@ -124,34 +102,57 @@ class SearchHit:
             "licence": image.licence,
             "thumbnail": image.thumbnail.url if image.thumbnail else "",
             "boosted": self.boosted,
+            "nearest_type": self.nearest_type,
         }
+
+
+@dataclass(frozen=True)
+class SkinTypeGap:
+    """The skin types asked for have no images of the conditions asked for; `nearest` do."""
+
+    conditions: tuple[str, ...]
+    requested: tuple[int, ...]
+    nearest: tuple[int, ...]  # the closest types that have images, nearest first
+
+    def as_dict(self) -> dict:
+        return {"conditions": list(self.conditions), "requested": list(self.requested), "nearest": list(self.nearest)}
 
 
 @dataclass
 class SearchResult:
-    hits: list[SearchHit]
+    hits: list[SearchHit]  # the answer (empty when nothing matched confidently)
     interpretation: Interpretation
-    filters: SearchFilters
+    filters: ImageFilters
     model_version: str
     index_version: str
     fallback: str = ""  # why exact search over stored vectors answered instead of the index
     seconds: float = 0.0
+    confident: bool = True  # False: the best match is below the relevance floor
+    floor: float | None = None  # the relevance floor this kind of query is held to (None: none)
+    closest: list[SearchHit] = field(default_factory=list)  # below the floor: the closest images, shown apart
+    skin_type_gap: SkinTypeGap | None = None
+    exclude: tuple[int, ...] = ()  # image ids left out ("more like this" leaves out the image itself)
+
+    def total(self) -> int:
+        """How many images this query can rank: the filtered, searchable ones (the same on every page)."""
+        return query_total(self.filters, index_version=self.index_version, model_version=self.model_version, exclude=self.exclude)
 
     def as_dict(self) -> dict:
+        meaning = self.interpretation
         return {
             "hits": [hit.as_dict() for hit in self.hits],
+            "confident": self.confident,
+            "floor": self.floor,
+            "closest": [hit.as_dict() for hit in self.closest],
+            "skin_type_gap": self.skin_type_gap.as_dict() if self.skin_type_gap else None,
             "interpreted": {
-                "conditions": list(self.interpretation.conditions),
-                "skin_types": list(self.interpretation.skin_types),
-                "terms": list(self.interpretation.terms),
+                "conditions": list(meaning.conditions),
+                "skin_types": list(meaning.skin_types),
+                "terms": list(meaning.terms),
+                "suggestion": meaning.suggestion,
+                "only_skin_type": meaning.only_skin_type,
             },
-            "filters": {
-                "conditions": list(self.filters.conditions),
-                "skin_types": list(self.filters.skin_types),
-                "origin": self.filters.origin,
-                "source": self.filters.source,
-                "licence": self.filters.licence,
-            },
+            "filters": self.filters.as_dict(),
             "model_version": self.model_version,
             "index_version": self.index_version,
             "fallback": self.fallback,
@@ -159,46 +160,59 @@ class SearchResult:
         }
 
 
-def search_text(*, query: str, filters: SearchFilters | None = None, k: int = 20, diversify: bool = False) -> SearchResult:
-    """Free text. Condition names/synonyms in it filter; skin-tone words rank matching skin types first."""
+@dataclass(frozen=True)
+class _Boost:
+    conditions: tuple[str, ...] = ()  # named in the text, not chosen as a filter
+    skin_types: tuple[int, ...] = ()
+
+
+def search_text(*, query: str, filters: ImageFilters | None = None, k: int = 20, diversify: bool = False) -> SearchResult:
+    """Free text. Conditions and skin types named in it rank first (boost); only chosen filters filter."""
     started = time.monotonic()
     text = _check_query(query)
-    filters = _check_filters(filters or SearchFilters(), k)
-    interpretation = query_interpret(text)
-    if interpretation.conditions and not filters.conditions:
-        filters = _replace(filters, conditions=interpretation.conditions)
+    filters = _check_filters(filters or ImageFilters(), k)
+    meaning = query_interpret(text)
+    if meaning.only_stop_words:
+        raise SearchError("only_stop_words", "the query has only common words (like “the” or “of”): name a condition, describe what you see, or a skin tone")
     encoder = encoder_get()
-    vector = encoder.embed_texts([text])[0]
-    boost = interpretation.skin_types if not filters.skin_types else ()
-    return _answer(vector, encoder.version, filters, k, interpretation, boost=boost, diversify=diversify, started=started)
+    vector = encoder.embed_texts([meaning.suggestion or text])[0]  # "melanomma" is searched as "melanoma"
+    boost = _Boost(
+        conditions=meaning.conditions if not filters.conditions else (),
+        skin_types=meaning.skin_types if not filters.skin_types else (),
+    )
+    # Words that name a condition or a skin type are evidence of their own: the floor judges
+    # only queries the model alone answers ("a red car").
+    floor = None if (meaning.conditions or meaning.skin_types) else (settings.SEARCH_FLOOR_TEXT or None)
+    return _answer(vector, encoder.version, filters, k, meaning, boost=boost, diversify=diversify, floor=floor, started=started)
 
 
-def search_image(*, data: bytes, filters: SearchFilters | None = None, k: int = 20, diversify: bool = False) -> SearchResult:
+def search_image(*, data: bytes, filters: ImageFilters | None = None, k: int = 20, diversify: bool = False) -> SearchResult:
     """Images like an uploaded photo; the upload is decoded in memory and never stored."""
     started = time.monotonic()
-    filters = _check_filters(filters or SearchFilters(), k)
+    filters = _check_filters(filters or ImageFilters(), k)
     try:
         pixels = decode_upload(data)
     except IngestionError as exc:
         raise SearchError(exc.code, exc.message) from None
     encoder = encoder_get()
     vector = encoder.embed_images([pixels])[0]
-    return _answer(vector, encoder.version, filters, k, Interpretation(), diversify=diversify, started=started)
+    floor = settings.SEARCH_FLOOR_IMAGE or None
+    return _answer(vector, encoder.version, filters, k, Interpretation(), diversify=diversify, floor=floor, started=started)
 
 
-def search_similar(*, image: Image, filters: SearchFilters | None = None, k: int = 20, diversify: bool = False) -> SearchResult:
-    """More like this catalogue image (itself excluded)."""
+def search_similar(*, image: Image, filters: ImageFilters | None = None, k: int = 20, diversify: bool = False) -> SearchResult:
+    """More like this catalogue image (itself excluded). No floor: the image is the atlas's own."""
     started = time.monotonic()
-    filters = _check_filters(filters or SearchFilters(), k)
+    filters = _check_filters(filters or ImageFilters(), k)
     encoder = encoder_get()
     stored = ImageEmbedding.objects.filter(image=image, model_version=encoder.version).first()
     vector = stored.array if stored else encoder.embed_images([open_pixels(image)])[0]
-    return _answer(
-        vector, encoder.version, filters, k, Interpretation(), diversify=diversify, exclude={image.pk}, started=started
-    )
+    return _answer(vector, encoder.version, filters, k, Interpretation(), diversify=diversify, exclude={image.pk}, started=started)
 
 
 def _check_query(query: str) -> str:
+    if _CONTROL.search(query or ""):
+        raise SearchError("control_characters", "the query contains control characters: type plain text")
     text = " ".join((query or "").split())
     if not text:
         raise SearchError("empty_query", "type something to search for")
@@ -207,91 +221,142 @@ def _check_query(query: str) -> str:
     return text
 
 
-def _check_filters(filters: SearchFilters, k: int) -> SearchFilters:
-    if not isinstance(k, int) or not 1 <= k <= settings.SEARCH_MAX_K:
+def _check_filters(filters: ImageFilters, k: int) -> ImageFilters:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= settings.SEARCH_MAX_K:
         raise SearchError("bad_k", f"k must be between 1 and {settings.SEARCH_MAX_K}")
-    bad_types = [t for t in filters.skin_types if t not in FITZPATRICK_TYPES]
-    if bad_types:
-        raise SearchError("bad_skin_type", f"Fitzpatrick types are 1-6, not {bad_types}")
-    if filters.origin and filters.origin not in Image.Origin.values:
-        raise SearchError("bad_origin", f"origin must be one of {Image.Origin.values}")
-    known = Condition.objects.public().filter(slug__in=filters.conditions).values_list("slug", flat=True)
-    unknown = set(filters.conditions) - set(known)
-    if unknown:
-        raise SearchError("unknown_condition", f"unknown condition {', '.join(sorted(unknown))}")
-    return filters
-
-
-def _replace(filters: SearchFilters, **changes) -> SearchFilters:
-    from dataclasses import replace
-
-    return replace(filters, **changes)
+    try:
+        return filters_parse(filters.as_query())  # the one definition of what a filter accepts
+    except FilterError as exc:
+        raise SearchError(exc.code, exc.message) from None
 
 
 def _answer(
     vector: np.ndarray,
     model_version: str,
-    filters: SearchFilters,
+    filters: ImageFilters,
     k: int,
-    interpretation: Interpretation,
+    meaning: Interpretation,
     *,
-    boost: tuple[int, ...] = (),
+    boost: _Boost = _Boost(),
     diversify: bool = False,
+    floor: float | None = None,
     exclude: set[int] | None = None,
     started: float,
 ) -> SearchResult:
     index, index_version, fallback = _index_for(model_version)
     exclude = exclude or set()
+    gap = _skin_type_gap(filters, boost)
     if diversify:
-        hits = _diversified(index, vector, filters, k, exclude)
-    elif boost:
-        first = _hits(index, vector, _replace(filters, skin_types=boost), k, exclude, boosted=True)
-        seen = exclude | {hit.image.pk for hit in first}
-        hits = first + _hits(index, vector, filters, k - len(first), seen) if len(first) < k else first
+        within = filters.replace(conditions=boost.conditions) if boost.conditions else filters
+        hits = _diversified(index, vector, within, k, exclude)
+    elif gap is not None and filters.skin_types and filters.conditions:
+        # Both chosen as filters and nothing matches: the nearest skin types, labelled.
+        hits = _hits(index, vector, filters.replace(skin_types=gap.nearest), k, exclude, nearest_type=True)
     else:
-        hits = _hits(index, vector, filters, k, exclude)
-    return SearchResult(
+        hits = _tiered(index, vector, filters, k, exclude, boost, gap)
+    result = SearchResult(
         hits=hits,
-        interpretation=interpretation,
+        interpretation=meaning,
         filters=filters,
         model_version=model_version,
         index_version=index_version,
         fallback=fallback,
-        seconds=time.monotonic() - started,
+        floor=floor,
+        skin_type_gap=gap,
+        exclude=tuple(sorted(exclude)),
     )
+    if floor is not None and hits and max(hit.score for hit in hits) < floor:
+        result.confident, result.hits, result.closest = False, [], hits
+    result.seconds = time.monotonic() - started
+    return result
 
 
-def _hits(index: VectorIndex, vector: np.ndarray, filters: SearchFilters, k: int, exclude: set[int], *, boosted: bool = False) -> list[SearchHit]:
+def _tiered(
+    index: VectorIndex, vector: np.ndarray, filters: ImageFilters, k: int, exclude: set[int], boost: _Boost, gap: SkinTypeGap | None
+) -> list[SearchHit]:
+    """Named conditions and skin types first, then everything else the filters allow, each tier by score.
+
+    Tiers: the named condition on the named skin type; the named condition on the nearest types
+    (when the named types have none of it) and then on any type; the named skin type; the rest.
+    """
+    tiers: list[tuple[ImageFilters, dict]] = []
+    if boost.conditions and boost.skin_types:
+        tiers.append((filters.replace(conditions=boost.conditions, skin_types=boost.skin_types), {"boosted": True}))
+    if boost.conditions:
+        if gap is not None:
+            nearest = filters.replace(conditions=boost.conditions or filters.conditions, skin_types=gap.nearest)
+            tiers.append((nearest, {"boosted": True, "nearest_type": True}))
+        tiers.append((filters.replace(conditions=boost.conditions), {"boosted": True}))
+    elif gap is not None:  # a chosen condition filter, a skin type named in the words
+        tiers.append((filters.replace(skin_types=gap.nearest), {"boosted": True, "nearest_type": True}))
+    if boost.skin_types:
+        tiers.append((filters.replace(skin_types=boost.skin_types), {"boosted": True}))
+    tiers.append((filters, {}))
+    hits: list[SearchHit] = []
+    seen = set(exclude)
+    for tier_filters, labels in tiers:
+        if len(hits) >= k:
+            break
+        found = _hits(index, vector, tier_filters, k - len(hits), seen, **labels)
+        hits += found
+        seen |= {hit.image.pk for hit in found}
+    return hits
+
+
+def _skin_type_gap(filters: ImageFilters, boost: _Boost) -> SkinTypeGap | None:
+    """When the skin types asked for hold no image of the conditions asked for: the nearest types that do."""
+    conditions = boost.conditions or filters.conditions
+    requested = tuple(t for t in (boost.skin_types or filters.skin_types) if t is not None)
+    if not conditions or not requested:
+        return None
+    present = set(
+        images_filtered(filters.replace(conditions=conditions, skin_types=()))
+        .exclude(fitzpatrick_type__isnull=True)
+        .order_by()
+        .values_list("fitzpatrick_type", flat=True)
+        .distinct()
+    )
+    if not present or present & set(requested):
+        return None
+    distance = {t: min(abs(t - r) for r in requested) for t in present}
+    closest = min(distance.values())
+    return SkinTypeGap(conditions=conditions, requested=requested, nearest=tuple(sorted(t for t in present if distance[t] == closest)))
+
+
+def _hits(
+    index: VectorIndex, vector: np.ndarray, filters: ImageFilters, k: int, exclude: set[int], *, boosted: bool = False, nearest_type: bool = False
+) -> list[SearchHit]:
     """Top-k public images passing the filters. Every id is checked against the database."""
     if k <= 0:
         return []
-    visible = Image.objects.public().filter(filters.q())
+    visible = images_filtered(filters)
+    labels = {"boosted": boosted, "nearest_type": nearest_type}
     if not filters.is_empty():
         allowed = np.fromiter(visible.values_list("id", flat=True), dtype=np.int64)
         allowed = allowed[~np.isin(allowed, list(exclude))] if exclude else allowed
         ranked = index.search(vector, k, allowed_ids=allowed)
-        return _rows(ranked, visible, boosted)[:k]
+        return _rows(ranked, visible, labels)[:k]
     # No filter: over-fetch, then drop ids the database no longer shows (deleted or hidden
     # since the last build), fetching more until k survive or the index is exhausted.
     fetch = k + len(exclude) + 8
     while True:
         ranked = [(i, s) for i, s in index.search(vector, fetch) if i not in exclude]
-        hits = _rows(ranked, visible, boosted)
+        hits = _rows(ranked, visible, labels)
         if len(hits) >= k or fetch >= len(index):
             return hits[:k]
         fetch = min(len(index), fetch * 4)
 
 
-def _rows(ranked: list[tuple[int, float]], visible, boosted: bool) -> list[SearchHit]:
+def _rows(ranked: list[tuple[int, float]], visible, labels: dict) -> list[SearchHit]:
     rows = visible.select_related("condition", "source").in_bulk([i for i, _ in ranked])
-    return [SearchHit(image=rows[i], score=s, boosted=boosted) for i, s in ranked if i in rows]
+    return [SearchHit(image=rows[i], score=s, **labels) for i, s in ranked if i in rows]
 
 
-def _diversified(index: VectorIndex, vector: np.ndarray, filters: SearchFilters, k: int, exclude: set[int]) -> list[SearchHit]:
+def _diversified(index: VectorIndex, vector: np.ndarray, filters: ImageFilters, k: int, exclude: set[int]) -> list[SearchHit]:
     """The condition on every skin type: round-robin over Fitzpatrick types, each type's best first."""
-    types = filters.skin_types or FITZPATRICK_TYPES
+    types = [t for t in filters.skin_types if t is not None] or FITZPATRICK_TYPES
     # Each type is fetched k deep so sparse types leave room for the others.
-    groups = [_hits(index, vector, _replace(filters, skin_types=(t,)), k, exclude) for t in types]
+    groups = [_hits(index, vector, filters.replace(skin_types=(t,)), k, exclude) for t in types]
     groups = sorted((g for g in groups if g), key=lambda g: -g[0].score)
     hits: list[SearchHit] = []
     for rank in range(k):
@@ -299,6 +364,42 @@ def _diversified(index: VectorIndex, vector: np.ndarray, filters: SearchFilters,
             if rank < len(group) and len(hits) < k:
                 hits.append(group[rank])
     return hits
+
+
+def query_total(filters: ImageFilters, *, index_version: str, model_version: str, exclude: tuple[int, ...] = ()) -> int:
+    """Images passing `filters` that the index holds: what a ranking can page through.
+
+    Counted against the index, not the catalogue, so page 1 and page 2 agree even while an
+    image is visible but not yet indexed (freshness: within a minute, docs/search.md).
+    """
+    index, _, _ = _index_for(model_version)
+    allowed = np.fromiter(images_filtered(filters).values_list("id", flat=True), dtype=np.int64)
+    inside = np.isin(allowed, _index_ids(index), assume_unique=True)
+    return int(inside.sum()) - sum(1 for i in exclude if i in set(allowed[inside].tolist()))
+
+
+def searchable_count(image_ids: list[int]) -> int | None:
+    """How many of these images the published index holds (None: no index published yet).
+
+    Reads the live index only (no model load), so staff pages can say what is searchable.
+    """
+    try:
+        index, _ = _live_index(str(settings.SEARCH_INDEX_DIR)).get()
+    except IndexUnavailable:
+        return None
+    return int(np.isin(np.asarray(image_ids, dtype=np.int64), _index_ids(index)).sum())
+
+
+_ids_cache: dict[int, tuple[VectorIndex, np.ndarray]] = {}
+
+
+def _index_ids(index: VectorIndex) -> np.ndarray:
+    # One index object per published version: its ids are read once.
+    cached = _ids_cache.get(id(index))
+    if cached is None or cached[0] is not index:
+        _ids_cache.clear()
+        cached = _ids_cache[id(index)] = (index, index.ids())
+    return cached[1]
 
 
 # --- what the words mean ----------------------------------------------------------------------
@@ -323,6 +424,7 @@ def query_interpret(text: str) -> Interpretation:
 def reset_caches() -> None:
     """Forget loaded indexes and fallbacks (tests; settings changes)."""
     _live_index.cache_clear()
+    _ids_cache.clear()
     distribution.reset()
     with _fallback_lock:
         _fallback.clear()

@@ -13,8 +13,16 @@ from search import indexing
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
 def embed_image_task(image_id: int) -> None:
-    """After-ingest follow-up: store the new image's vector; the next reindex indexes it."""
-    indexing.embeddings_update(image_ids=[image_id])
+    """After ingest (or a visibility change): store the image's vector, then schedule the index refresh."""
+    report = indexing.embeddings_update(image_ids=[image_id])
+    if report.embedded or report.dropped:
+        indexing.index_refresh_soon()
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+def index_refresh_task() -> int:
+    """The debounced incremental update that makes new visible images searchable within a minute."""
+    return indexing.index_refresh().pk
 
 
 @shared_task(acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)

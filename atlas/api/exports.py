@@ -25,9 +25,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from atlas.api.errors import ApiError
-from atlas.api.filters import ImageFilters, images_matching
+from atlas.filters import ImageFilters
 from atlas.licences import licence_forbids, licence_get
 from atlas.models import ApiClient, ExportJob, Image
+from atlas.selectors import images_matching
 from atlas.services.credentials import credentials_sign_export
 from atlas.provenance import public_provenance
 

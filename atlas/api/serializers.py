@@ -12,7 +12,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from atlas.api.filters import ImageFilters, unknown_conditions, unknown_source
+from atlas.filters import FilterError, ImageFilters, ImageFilterSet, filters_parse
 from atlas.licences import licence_get
 from atlas.models import ExportJob, Image
 from atlas.provenance import public_provenance
@@ -41,40 +41,29 @@ class Repeated(serializers.ListField):
         return values if values else serializers.empty
 
 
+def _described(name: str) -> str:
+    return ImageFilterSet.base_filters[name].extra["help_text"]
+
+
 class ImageFilterSerializer(serializers.Serializer):
-    condition = Repeated(
-        child=serializers.SlugField(max_length=64), required=False, max_length=50, help_text="Condition slug; repeat for any of several."
-    )
-    fitzpatrick = Repeated(
-        child=serializers.ChoiceField(choices=SKIN_TYPE_CHOICES),
-        required=False,
-        max_length=6,
-        help_text="Fitzpatrick skin type 1-6; repeat for any of several (fitzpatrick=5&fitzpatrick=6).",
-    )
-    origin = serializers.ChoiceField(choices=Image.Origin.choices, required=False, help_text="real or synthetic.")
-    source = serializers.SlugField(max_length=64, required=False, help_text="Source slug.")
-    licence = serializers.CharField(max_length=64, required=False, help_text="Licence identifier, e.g. CC-BY-4.0.")
+    """The image filters, as the schema shows them; atlas/filters.py (the one FilterSet) checks and applies them."""
 
-    def validate_condition(self, value: list[str]) -> list[str]:
-        unknown = unknown_conditions(tuple(value))
-        if unknown:
-            raise serializers.ValidationError(f"unknown condition: {', '.join(unknown)} (see /api/v1/conditions/)")
-        return value
+    # Plain strings here: the FilterSet alone decides what is valid (and names every bad field).
+    condition = Repeated(child=serializers.CharField(max_length=64), required=False, max_length=50, help_text=_described("condition"))
+    fitzpatrick = Repeated(child=serializers.CharField(max_length=7), required=False, max_length=7, help_text=_described("fitzpatrick"))
+    origin = serializers.CharField(max_length=16, required=False, help_text=_described("origin"))
+    source = serializers.CharField(max_length=64, required=False, help_text=_described("source"))
+    licence = serializers.CharField(max_length=64, required=False, help_text=_described("licence"))
 
-    def validate_source(self, value: str) -> str:
-        if unknown_source(value):
-            raise serializers.ValidationError(f"unknown source: {value}")
-        return value
+    def validate(self, attrs: dict) -> dict:
+        try:
+            self._filters = filters_parse(self.initial_data)
+        except FilterError as exc:
+            raise serializers.ValidationError(exc.errors) from None
+        return attrs
 
     def filters(self) -> ImageFilters:
-        data = self.validated_data
-        return ImageFilters(
-            conditions=tuple(dict.fromkeys(data.get("condition", []))),
-            skin_types=tuple(sorted({int(t) for t in data.get("fitzpatrick", [])})),
-            origin=data.get("origin", ""),
-            source=data.get("source", ""),
-            licence=data.get("licence", ""),
-        )
+        return self._filters
 
 
 class SearchParamsSerializer(ImageFilterSerializer):
@@ -86,7 +75,7 @@ class SearchParamsSerializer(ImageFilterSerializer):
 
 class TextSearchParamsSerializer(SearchParamsSerializer):
     q = serializers.CharField(
-        max_length=settings.SEARCH_MAX_QUERY_CHARS, help_text="Free text; condition names and skin-tone words also filter."
+        max_length=settings.SEARCH_MAX_QUERY_CHARS, help_text="Free text; condition names, everyday phrases and skin-tone words rank those images first."
     )
 
 
@@ -315,30 +304,45 @@ class UploadResultSerializer(serializers.Serializer):
 
 class SearchHitSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="Cosine similarity between the query and the image.")
-    boosted = serializers.BooleanField(help_text="Ranked first for matching the skin tone named in the query.")
+    boosted = serializers.BooleanField(help_text="Ranked first: it shows a condition or skin type the query's words name.")
+    nearest_type = serializers.BooleanField(
+        help_text="Shown for a skin type near the one asked for, which has no images of the condition (see skin_type_gap)."
+    )
     image = ImageSerializer()
 
 
 class _InterpretedSerializer(serializers.Serializer):
-    conditions = serializers.ListField(child=serializers.CharField())
-    skin_types = serializers.ListField(child=serializers.IntegerField())
+    conditions = serializers.ListField(child=serializers.CharField(), help_text="Conditions the words name: ranked first, not filtered.")
+    skin_types = serializers.ListField(child=serializers.IntegerField(), help_text="Skin types the words name: ranked first.")
     terms = serializers.ListField(child=serializers.CharField())
+    suggestion = serializers.CharField(allow_blank=True, help_text="\"Did you mean\": the query with misspelt condition names corrected.")
+    only_skin_type = serializers.BooleanField(help_text="The words name a skin type and nothing else.")
 
 
 class _SearchFiltersSerializer(serializers.Serializer):
     conditions = serializers.ListField(child=serializers.CharField())
-    skin_types = serializers.ListField(child=serializers.IntegerField())
+    skin_types = serializers.ListField(child=serializers.IntegerField(allow_null=True))
     origin = serializers.CharField(allow_blank=True)
     source = serializers.CharField(allow_blank=True)
     licence = serializers.CharField(allow_blank=True)
 
 
+class _SkinTypeGapSerializer(serializers.Serializer):
+    conditions = serializers.ListField(child=serializers.CharField())
+    requested = serializers.ListField(child=serializers.IntegerField(), help_text="Skin types asked for: no image of the conditions.")
+    nearest = serializers.ListField(child=serializers.IntegerField(), help_text="The closest skin types that have images, shown instead.")
+
+
 class SearchResultSerializer(serializers.Serializer):
-    hits = SearchHitSerializer(many=True)
+    hits = SearchHitSerializer(many=True, help_text="The answer; empty when nothing matched confidently (see closest).")
+    confident = serializers.BooleanField(help_text="False: the best match is below the relevance floor (\"no confident match\").")
+    floor = serializers.FloatField(allow_null=True, help_text="The relevance floor this query was held to (null: none applies).")
+    closest = SearchHitSerializer(many=True, help_text="Without a confident match: the closest images, probably not relevant.")
+    skin_type_gap = _SkinTypeGapSerializer(allow_null=True, help_text="Set when a skin type asked for has no images of the condition.")
     interpreted = _InterpretedSerializer(
-        source="interpretation", help_text="Condition names and skin-tone words found in the query text."
+        source="interpretation", help_text="Condition names, everyday phrases and skin-tone words found in the query text."
     )
-    filters = _SearchFiltersSerializer(help_text="The filters applied (yours, plus conditions named in the text).")
+    filters = _SearchFiltersSerializer(help_text="The filters you chose (the words never filter).")
     model_version = serializers.CharField()
     index_version = serializers.CharField()
     fallback = serializers.CharField(allow_blank=True, help_text="Why exact search answered instead of the index.")

@@ -21,7 +21,6 @@ from rest_framework.views import APIView
 
 from atlas.api.errors import ApiError
 from atlas.api.exports import export_job_create
-from atlas.api.filters import images_matching
 from atlas.api.pagination import AtlasCursorPagination
 from atlas.api.permissions import ClientOrStaff, Contributor, Staff, has_client_token, is_staff
 from atlas.api.serializers import (
@@ -44,7 +43,7 @@ from atlas.api.serializers import (
 from atlas.api.throttling import PhotoSearchThrottle
 from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
-from atlas.selectors import coverage_matrix, image_for_detail, image_visible_to
+from atlas.selectors import coverage_matrix, image_for_detail, image_visible_to, images_matching
 from atlas.services.ingestion import image_ingest
 from atlas.uploads import too_large_message, upload_was_too_large
 from search.query import SearchResult, search_image, search_similar, search_text
@@ -114,7 +113,7 @@ class ImageDetailView(APIView):
 
 
 def _search_response(request: Request, result: SearchResult) -> Response:
-    prefetch_related_objects([hit.image for hit in result.hits], "regions")
+    prefetch_related_objects([hit.image for hit in result.hits + result.closest], "regions")
     return Response(SearchResultSerializer(result, context={"request": request}).data)
 
 
@@ -136,7 +135,7 @@ class SearchView(APIView):
     def get(self, request: Request) -> Response:
         params = checked(TextSearchParamsSerializer, request.query_params)
         data = params.validated_data
-        result = search_text(query=data["q"], filters=params.filters().as_search_filters(), k=data["k"], diversify=data["diversify"])
+        result = search_text(query=data["q"], filters=params.filters(), k=data["k"], diversify=data["diversify"])
         return _search_response(request, result)
 
     @extend_schema(
@@ -148,7 +147,7 @@ class SearchView(APIView):
         params = checked(ImageSearchSerializer, _upload_data(request))
         data = params.validated_data
         upload = data["image"].read(settings.ATLAS_MAX_UPLOAD_BYTES + 1)
-        result = search_image(data=upload, filters=params.filters().as_search_filters(), k=data["k"], diversify=data["diversify"])
+        result = search_image(data=upload, filters=params.filters(), k=data["k"], diversify=data["diversify"])
         return _search_response(request, result)
 
 
@@ -164,7 +163,7 @@ class SimilarView(APIView):
             raise ApiError("not_found", "No public image with this id.", status=404)
         params = checked(SearchParamsSerializer, request.query_params)
         data = params.validated_data
-        result = search_similar(image=image, filters=params.filters().as_search_filters(), k=data["k"], diversify=data["diversify"])
+        result = search_similar(image=image, filters=params.filters(), k=data["k"], diversify=data["diversify"])
         return _search_response(request, result)
 
 

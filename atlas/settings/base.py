@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from atlas.env import env_bool, env_int, env_list, env_secret, env_str, env_trusted_proxies
+from atlas.env import env_bool, env_float, env_int, env_list, env_secret, env_str, env_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("ATLAS_VAR_DIR", str(BASE_DIR / "var")))
@@ -242,6 +242,18 @@ SEARCH_INDEX_NPROBE = env_int("SEARCH_INDEX_NPROBE", 0, minimum=0)
 SEARCH_FAISS_THREADS = env_int("SEARCH_FAISS_THREADS", 1, minimum=0)
 SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 500, minimum=1)
 SEARCH_MAX_K = env_int("SEARCH_MAX_K", 200, minimum=1)
+# Relevance floors (cosine similarity of the best hit): below them a query answers "no confident
+# match" and shows the closest images apart. Text and photo scores live on different scales, so
+# each has its own; both depend on the model. Calibrated by `bench/calibrate_floor.py` on the
+# held-out split (docs/experiments.md, "Relevance floor"); 0 turns a floor off. The defaults are
+# the shipped demo model's (atlas-clip-tiny@5650720e351d, keeping 95% of in-domain queries):
+# re-run the calibration whenever the model changes.
+SEARCH_FLOOR_TEXT = env_float("SEARCH_FLOOR_TEXT", 0.644, minimum=-1.0, maximum=1.0)
+SEARCH_FLOOR_IMAGE = env_float("SEARCH_FLOOR_IMAGE", 0.930, minimum=-1.0, maximum=1.0)
+# Freshness: an image that becomes visible is embedded at once (indexing queue) and added to the
+# live index by one incremental update this many seconds later; every image made visible in
+# between joins that update (debounce). Searchable within delay + build time (~seconds).
+SEARCH_FRESH_DELAY_SECONDS = env_int("SEARCH_FRESH_DELAY_SECONDS", 15, minimum=0)
 # Nightly incremental reindex (embed what is new, drop what is gone, publish a new version).
 # The DatabaseScheduler copies this entry into django-celery-beat's tables, so it shows in
 # the admin (Periodic tasks), where staff can change or pause it.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django import forms
 from django.conf import settings
 
+from atlas.filters import FilterError, filters_parse
 from atlas.models import Condition, Image
 from atlas.selectors import condition_by_name
 from atlas.skin import FITZPATRICK_TYPES, roman
@@ -25,6 +26,8 @@ class SearchQuery:
     condition_typed: str = ""  # what was typed in the picker, when it was a synonym ("ringworm")
     skin_types: tuple[int | None, ...] = ()  # None = skin type unknown (browsing only)
     origin: str = ""  # "", "real" or "synthetic"
+    source: str = ""  # source slug (from a link; the page has no control for it)
+    licence: str = ""  # licence identifier, any case (from a link, like the API's)
     like: Image | None = None  # "more like this image"
 
     @property
@@ -55,6 +58,9 @@ class SearchForm(forms.Form):
     )
     origin = forms.ChoiceField(required=False, label="Real or synthetic", choices=ORIGIN_CHOICES, widget=forms.RadioSelect)
     like = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # Filters a link may carry (the API's names and meaning, atlas/filters.py); kept as hidden fields.
+    source = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    licence = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     is_photo = False  # PhotoSearchForm: a photo is a search, like text
 
@@ -81,6 +87,11 @@ class SearchForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        try:  # the one definition of what these filters accept
+            filters_parse({name: data.get(name) or "" for name in ("source", "licence")})
+        except FilterError as exc:
+            for name, messages in exc.errors.items():
+                self.add_error(name, " ".join(messages))
         searching = data.get("q") or data.get("like") or self.is_photo
         if searching and None in (data.get("fitzpatrick") or ()):
             self.add_error(
@@ -100,6 +111,8 @@ class SearchForm(forms.Form):
             condition_typed=synonym,
             skin_types=data["fitzpatrick"],
             origin=data["origin"],
+            source=data.get("source") or "",
+            licence=data.get("licence") or "",
             like=data.get("like"),
         )
 

@@ -16,11 +16,10 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, IntegerField, Value, When
 
 from atlas.models import Condition, Image
-from atlas.selectors import images_for_listing
+from atlas.filters import ImageFilters, images_filtered
 from atlas.web.forms import SearchQuery
 from search.errors import SearchUnavailable
 from search.query import (
-    SearchFilters,
     SearchResult,
     query_interpret,
     search_image,
@@ -34,10 +33,15 @@ class Results:
     page: Page
     mode: str  # "browse", "text", "similar" or "photo"
     unavailable: str = ""  # why the search engine could not answer; the page then browses the catalogue
-    conditions: list[Condition] = field(default_factory=list)  # conditions applied (picked or named in the text)
+    conditions: list[Condition] = field(default_factory=list)  # conditions chosen, or named in the text (ranked first)
     boosted_types: tuple[int, ...] = ()  # skin types named in the text, ranked first
-    terms: tuple[str, ...] = ()  # the words of the text that became filters or boosts
+    terms: tuple[str, ...] = ()  # the words of the text that were understood
     capped: bool = False  # more images match than a ranked search returns (SEARCH_MAX_K)
+    confident: bool = True  # False: nothing matched above the relevance floor; `closest` holds the nearest images
+    closest: list[Image] = field(default_factory=list)
+    suggestion: str = ""  # "did you mean": the query with near-misses of condition names corrected
+    only_skin_type: bool = False  # the words name a skin type and nothing else
+    gap: dict | None = None  # {"conditions": [Condition], "requested": (6,), "nearest": (5,)} when a type has none
 
 
 def results_for_query(query: SearchQuery, *, page: str | None, page_size: int) -> Results:
@@ -55,7 +59,7 @@ def results_for_query(query: SearchQuery, *, page: str | None, page_size: int) -
             mode = "text"
     except SearchUnavailable as exc:
         return _browse(query, page=page, page_size=page_size, unavailable=str(exc))
-    return _ranked(result, mode, page=page, page_size=page_size, k=k, exclude=query.like)
+    return _ranked(result, mode, page=page, page_size=page_size)
 
 
 def results_for_photo(query: SearchQuery, *, data: bytes, k: int) -> Results:
@@ -65,7 +69,13 @@ def results_for_photo(query: SearchQuery, *, data: bytes, k: int) -> Results:
     except SearchUnavailable as exc:
         return _browse(query, page=None, page_size=k, unavailable=str(exc))
     images = [hit.image for hit in result.hits]
-    return Results(page=Paginator(images, max(1, len(images))).page(1), mode="photo")
+    return Results(
+        page=Paginator(images, max(1, len(images))).page(1),
+        mode="photo",
+        confident=result.confident,
+        closest=[hit.image for hit in result.closest],
+        gap=_gap(result),
+    )
 
 
 def similar_to(image: Image, *, k: int) -> tuple[list[Image], str]:
@@ -79,54 +89,72 @@ def similar_to(image: Image, *, k: int) -> tuple[list[Image], str]:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _filters(query: SearchQuery) -> SearchFilters:
-    return SearchFilters(
+def _filters(query: SearchQuery) -> ImageFilters:
+    return ImageFilters(
         conditions=(query.condition.slug,) if query.condition else (),
-        skin_types=tuple(t for t in query.skin_types if t is not None),
+        skin_types=query.skin_types,
         origin=query.origin,
+        source=query.source,
+        licence=query.licence,
     )
 
 
-def _ranked(result: SearchResult, mode: str, *, page: str | None, page_size: int, k: int, exclude: Image | None) -> Results:
+def _ranked(result: SearchResult, mode: str, *, page: str | None, page_size: int) -> Results:
     images = [hit.image for hit in result.hits]
-    matching = Image.objects.public().filter(result.filters.q())
-    if exclude is not None:
-        matching = matching.exclude(pk=exclude.pk)
-    # Fewer hits than asked: the filtered catalogue is exhausted. Otherwise page on through the
-    # ranking up to SEARCH_MAX_K (each page asks for its own prefix of the ranking).
-    available = len(images) if len(images) < k else matching.count()
-    total = min(available, settings.SEARCH_MAX_K)
+    # The total is what the ranking can page through (filtered and indexed), the same on every
+    # page; each page asks for its own prefix of the ranking, up to SEARCH_MAX_K.
+    available = result.total() if result.confident else 0
+    total = min(max(available, len(images)), settings.SEARCH_MAX_K)
     boosted = tuple(sorted({hit.image.fitzpatrick_type for hit in result.hits if hit.boosted} - {None}))
+    meaning = result.interpretation
     return Results(
         page=Paginator(_RankedImages(images, total), page_size).get_page(page),
         mode=mode,
-        conditions=_conditions(result.filters.conditions),
-        boosted_types=result.interpretation.skin_types if boosted else (),
-        terms=result.interpretation.terms,
+        conditions=_conditions(result.filters.conditions or meaning.conditions),
+        boosted_types=meaning.skin_types if boosted and not result.filters.skin_types else (),
+        terms=meaning.terms,
         capped=available > settings.SEARCH_MAX_K,
+        confident=result.confident,
+        closest=[hit.image for hit in result.closest],
+        suggestion=meaning.suggestion,
+        only_skin_type=meaning.only_skin_type,
+        gap=_gap(result),
     )
 
 
+def _gap(result: SearchResult) -> dict | None:
+    gap = result.skin_type_gap
+    if gap is None:
+        return None
+    return {"conditions": _conditions(gap.conditions), "requested": gap.requested, "nearest": gap.nearest}
+
+
 def _browse(query: SearchQuery, *, page: str | None, page_size: int, unavailable: str = "") -> Results:
-    """The catalogue filtered; with search words, their condition names and skin-tone words still apply."""
-    interpretation = query_interpret(query.text) if query.text else None
-    slugs = [query.condition.slug] if query.condition else list(interpretation.conditions if interpretation else ())
+    """The catalogue filtered; with search words, the conditions and skin types they name come first."""
+    meaning = query_interpret(query.text) if query.text else None
+    named = list(meaning.conditions) if meaning and not query.condition else []
+    slugs = [query.condition.slug] if query.condition else []
     if query.like is not None and not slugs:
         slugs = [query.like.condition.slug]  # "more like this" without the model: the same condition
-    images = images_for_listing(conditions=slugs, skin_types=query.skin_types, origin=query.origin or None)
-    boosted = interpretation.skin_types if interpretation and not query.skin_types else ()
+    images = images_filtered(_filters(query).replace(conditions=tuple(slugs))).select_related("condition", "source")
+    boosted = meaning.skin_types if meaning and not query.skin_types else ()
+    order = []
+    if named:
+        order.append(Case(When(condition__slug__in=named, then=Value(0)), default=Value(1), output_field=IntegerField()))
     if boosted:
-        first = Case(When(fitzpatrick_type__in=boosted, then=Value(0)), default=Value(1), output_field=IntegerField())
-        images = images.order_by(first, "-created_at", "-id")
+        order.append(Case(When(fitzpatrick_type__in=boosted, then=Value(0)), default=Value(1), output_field=IntegerField()))
+    if order:
+        images = images.order_by(*order, "-created_at", "-id")
     if query.like is not None:
         images = images.exclude(pk=query.like.pk)
     return Results(
         page=Paginator(images, page_size).get_page(page),
         mode="browse",
         unavailable=unavailable,
-        conditions=_conditions(slugs),
+        conditions=_conditions(slugs or named),
         boosted_types=boosted,
-        terms=interpretation.terms if interpretation else (),
+        terms=meaning.terms if meaning else (),
+        suggestion=meaning.suggestion if meaning else "",
     )
 
 

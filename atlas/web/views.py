@@ -321,6 +321,10 @@ def _summary(query: SearchQuery | None, results: Results) -> str:
         parts.append("skin type " + ", ".join(types))
     if query.origin:
         parts.append(f"{query.origin} only")
+    if query.source:
+        parts.append(f"source {query.source}")
+    if query.licence:
+        parts.append(f"licence {query.licence}")
     return " · ".join(parts)
 
 

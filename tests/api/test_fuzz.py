@@ -70,7 +70,7 @@ def fuzzing(catalogue, gan_checkpoint, settings, wsgi_keeps_the_test_connection)
     from django.contrib.auth.models import User
 
     from atlas.api.exports import export_job_run
-    from atlas.api.filters import ImageFilters
+    from atlas.filters import ImageFilters
     from atlas.models import ExportJob
     from generation.models import GenerationJob
 

@@ -153,11 +153,59 @@ def test_old_browse_links_redirect_to_search_with_their_query(client, db):
 # --- text search ----------------------------------------------------------------------------
 
 
-def test_text_search_filters_by_the_condition_it_names(client, indexed):
+def in_order(response) -> list[str]:
+    """Public ids of the linked images, in the order the page shows them."""
+    found = []
+    for image in Image.objects.all():
+        at = response.text.find(f'href="{reverse("atlas:image_detail", args=[image.public_id])}"')
+        if at >= 0:
+            found.append((at, image.public_id.hex))
+    return [hex_id for _, hex_id in sorted(found)]
+
+
+def test_text_search_ranks_the_condition_it_names_first(client, indexed):
     response = client.get(SEARCH, {"q": "ringworm on the arm"})
     assert response.status_code == 200
-    assert shown(response) == ids(indexed["tinea-2"], indexed["tinea-5"])
-    assert "<mark>ringworm</mark>" in response.text
+    order = in_order(response)
+    assert set(order[:2]) == ids(indexed["tinea-2"], indexed["tinea-5"]) and len(order) == 5  # nothing excluded
+    assert "<mark>ringworm</mark>" in response.text and "Tinea</a> first" in response.text
+
+
+def test_a_misspelt_condition_offers_a_link_to_the_corrected_query(client, indexed):
+    response = client.get(SEARCH, {"q": "melanomma", "origin": "real"})
+    assert response.status_code == 200
+    assert 'Did you mean <a href="?q=melanoma&amp;origin=real&amp;page=1">melanoma</a>?' in response.text
+
+
+def test_below_the_floor_the_page_says_no_confident_match_and_shows_the_closest_apart(client, indexed, settings):
+    settings.SEARCH_FLOOR_TEXT = 0.999
+    response = client.get(SEARCH, {"q": "nothing to do with skin: a red car"})
+    assert response.status_code == 200
+    assert "No confident match." in response.text and "The closest images anyway" in response.text
+    assert 'class="grid grid-closest"' in response.text and len(shown(response)) == 5
+
+
+def test_a_skin_type_without_the_condition_says_so_and_labels_the_nearest(client, indexed):
+    response = client.get(SEARCH, {"q": "tinea on type VI skin"})
+    assert "no images of Tinea on skin type VI yet" in response.text
+    assert "<strong>type V</strong>" in response.text
+    assert in_order(response)[0] == indexed["tinea-5"].public_id.hex
+
+
+def test_a_query_of_only_a_skin_type_says_so(client, indexed):
+    response = client.get(SEARCH, {"q": "type V"})
+    assert response.status_code == 200 and "Your words name only a skin type" in response.text
+
+
+@pytest.mark.parametrize("text", ["the of and", "melanoma\x00", "x" * 600])
+def test_bad_words_are_a_clear_400(client, indexed, text):
+    response = client.get(SEARCH, {"q": text})
+    assert response.status_code == 400 and 'class="error" id="q-error"' in response.text
+
+
+def test_a_source_or_licence_that_selects_nothing_is_a_clear_400(client, indexed):
+    response = client.get(SEARCH, {"q": "skin", "source": "no-such-source"})
+    assert response.status_code == 400 and "unknown source" in response.text
 
 
 def test_text_search_applies_the_swatches_and_origin(client, indexed):
@@ -175,6 +223,14 @@ def test_text_search_pages_through_the_ranking(client, indexed, monkeypatch):
     assert [len(p) for p in pages] == [2, 2, 1]
     assert set.union(*pages) == ids(*indexed.values())
     assert "?q=skin&amp;page=2" in first.text and "Page 1 of 3" in first.text
+    assert all("(5 images)" in page.text for page in (first, second, third))  # the same total on every page
+
+
+def test_the_total_is_the_same_on_every_page_while_an_image_awaits_indexing(client, indexed, add_image, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("atlas.web.views.PAGE_SIZE", 2)
+    add_image("acne", skin_type=3)  # visible, not in the index yet
+    pages = [client.get(SEARCH, {"q": "skin", "page": n}) for n in (1, 2, 3)]
+    assert all("Page {} of 3 <span class=\"muted\">(5 images)</span>".format(n) in p.text for n, p in zip((1, 2, 3), pages, strict=True))
 
 
 def test_unknown_skin_type_cannot_be_searched_by_text(client, indexed):
@@ -199,12 +255,13 @@ def test_more_like_this_leaves_the_image_out(client, indexed):
 # --- search unavailable: clear page, catalogue filtering still works ---------------------------
 
 
-def test_without_a_model_text_search_says_so_and_still_filters(client, catalogue, no_model):
+def test_without_a_model_text_search_says_so_and_still_ranks_named_conditions_first(client, catalogue, no_model):
     response = client.get(SEARCH, {"q": "ringworm on dark skin"})
     assert response.status_code == 503
     assert "Search by words is not available yet" in response.text
-    # the condition named in the words still filters, from the catalogue
-    assert shown(response) == ids(catalogue["tinea-2"], catalogue["tinea-5"])
+    # the condition named in the words still comes first, from the catalogue (tinea V: both named)
+    order = in_order(response)
+    assert order[:2] == [catalogue["tinea-5"].public_id.hex, catalogue["tinea-2"].public_id.hex] and len(order) == 5
 
 
 def test_without_a_model_plain_filtering_is_unaffected(client, catalogue, no_model):

@@ -89,6 +89,9 @@ def test_staff_plan_start_watch_and_cancel(client, staff, job, django_capture_on
     # The two images wait for review: stored and counted toward the job, not public yet.
     assert (cell.before, cell.after, cell.stored) == ((0, 0), (0, 0), 2)
     assert GenerationJob.objects.get(pk=job.pk).after["melanoma:6"]["pending"] == 2
+    search = detail.context["search"]  # pending review: not visible, so not searchable yet
+    assert search["visible"] == 0
+    assert b"Synthetic images waiting for review become searchable once approved" in detail.content
     status = client.get(reverse("generation:job_status", args=[job.pk])).json()
     assert status["status"] == "succeeded" and status["stored"] == status["planned"] == 2
     assert status["cells"] == [{"condition": "melanoma", "skin_type": 6, "planned": 2, "stored": 2, "closed": False}]

@@ -6,7 +6,7 @@ import pytest
 
 from atlas.models import Condition, Source
 from atlas.services.ingestion import image_ingest
-from search import indexing, query
+from search import query
 from tests.conftest import approved, make_image_bytes
 
 MODEL = "atlas-clip-tiny"

@@ -9,7 +9,8 @@ from atlas.services.image_files import image_visibility_set
 from search import indexing, query
 from search.models import ImageEmbedding, IndexBuild
 from search.errors import SearchError, SearchUnavailable
-from search.query import SearchFilters, query_interpret, search_image, search_similar, search_text
+from atlas.filters import ImageFilters
+from search.query import query_interpret, search_image, search_similar, search_text
 from tests.conftest import make_image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_a_reindex_drops_deleted_and_hidden_images(atlas):
 def test_hidden_and_deleted_images_never_come_back_even_before_a_reindex(atlas):
     image_visibility_set(image=atlas[0], is_public=False)
     atlas[1].delete()
-    for filters in (SearchFilters(), SearchFilters(conditions=("melanoma",))):
+    for filters in (ImageFilters(), ImageFilters(conditions=("melanoma",))):
         found = ids(search_text(query="a photo", filters=filters, k=50))
         assert atlas[0].pk not in found and atlas[1].pk not in found
         assert len(found) == (10 if filters.is_empty() else 4)
@@ -95,26 +96,94 @@ def test_query_interpretation(text, conditions, types):
     assert meaning.conditions == conditions and meaning.skin_types == types
 
 
-def test_melanoma_returns_only_melanoma(atlas):
-    result = search_text(query="melanoma", k=10)
-    assert len(result.hits) == 6
-    assert {hit.image.condition.slug for hit in result.hits} == {"melanoma"}
+def test_a_condition_word_ranks_that_condition_first_and_excludes_nothing(atlas):
+    hits = search_text(query="melanoma", k=12).hits
+    assert [hit.image.condition.slug for hit in hits[:6]] == ["melanoma"] * 6
+    assert all(hit.boosted for hit in hits[:6]) and not any(hit.boosted for hit in hits[6:])
+    assert len(hits) == 12  # the other conditions follow
 
 
-def test_a_lay_synonym_filters_to_its_condition(atlas):
-    assert {hit.image.condition.slug for hit in search_text(query="ringworm", k=10).hits} == {"tinea"}
+def test_a_lay_synonym_ranks_its_condition_first(atlas):
+    hits = search_text(query="ringworm", k=10).hits
+    assert {hit.image.condition.slug for hit in hits[:2]} == {"tinea"} and len(hits) == 10
+
+
+def test_a_chosen_condition_filter_filters(atlas):
+    hits = search_text(query="ringworm", filters=ImageFilters(conditions=("melanoma",)), k=10).hits
+    assert {hit.image.condition.slug for hit in hits} == {"melanoma"} and len(hits) == 6
+
+
+def test_a_lay_phrase_naming_several_conditions_ranks_all_of_them_first(search_settings, add_image):
+    images = [add_image(slug, skin_type=3) for slug in ("melanoma", "melanocytic-nevus", "acne", "acne", "vitiligo")]
+    indexing.index_rebuild()
+    hits = search_text(query="a mole that changed shape", k=5).hits
+    assert {hit.image.condition.slug for hit in hits[:2]} == {"melanoma", "melanocytic-nevus"}
+    assert {hit.image.pk for hit in hits} == {image.pk for image in images}
+
+
+def test_a_misspelt_condition_is_corrected_boosted_and_suggested(atlas):
+    result = search_text(query="melanomma", k=8)
+    assert result.interpretation.suggestion == "melanoma"
+    assert {hit.image.condition.slug for hit in result.hits[:6]} == {"melanoma"}
+    assert result.as_dict()["interpreted"]["suggestion"] == "melanoma"
 
 
 def test_skin_tone_words_rank_matching_types_first(atlas):
-    hits = search_text(query="melanoma on dark skin", k=6).hits
-    assert [hit.image.fitzpatrick_type in (5, 6) for hit in hits] == [True, True, False, False, False, False]
-    assert hits[0].boosted and not hits[2].boosted
+    hits = search_text(query="melanoma on dark skin", k=8).hits
+    assert [hit.image.fitzpatrick_type in (5, 6) for hit in hits[:6]] == [True, True, False, False, False, False]
+    assert [hit.image.condition.slug for hit in hits[:6]] == ["melanoma"] * 6
+    assert all(hit.boosted for hit in hits[:6])
+    hits = search_text(query="skin on dark skin", k=12).hits
+    assert [hit.image.fitzpatrick_type in (5, 6) for hit in hits] == [True] * 5 + [False] * 7
+
+
+def test_a_skin_type_without_the_condition_shows_the_nearest_types_labelled(search_settings, add_image):
+    for t in (2, 4):
+        add_image("melanoma", skin_type=t)
+    add_image("acne", skin_type=6)
+    indexing.index_rebuild()
+    result = search_text(query="melanoma on type VI skin", k=3)
+    assert result.skin_type_gap.as_dict() == {"conditions": ["melanoma"], "requested": [6], "nearest": [4]}
+    assert [(h.image.fitzpatrick_type, h.nearest_type) for h in result.hits[:2]] == [(4, True), (2, False)]
+    # chosen as filters: nothing matches, so the nearest type answers, labelled
+    chosen = search_text(query="lesion", filters=ImageFilters(conditions=("melanoma",), skin_types=(6,)), k=5)
+    assert [(h.image.fitzpatrick_type, h.nearest_type) for h in chosen.hits] == [(4, True)]
+    assert chosen.as_dict()["skin_type_gap"]["nearest"] == [4]
+    assert search_text(query="melanoma on type IV skin", k=3).skin_type_gap is None
+
+
+def test_below_the_floor_there_is_no_confident_match_and_the_closest_are_apart(atlas, settings):
+    settings.SEARCH_FLOOR_TEXT = 0.999
+    result = search_text(query="nothing to do with skin: a red car", k=5)
+    assert not result.confident and result.hits == [] and len(result.closest) == 5
+    assert result.as_dict()["confident"] is False and len(result.as_dict()["closest"]) == 5
+    # words that name a condition are evidence of their own
+    assert search_text(query="melanoma", k=5).confident
+    settings.SEARCH_FLOOR_TEXT = -1.0
+    assert search_text(query="nothing to do with skin: a red car", k=5).confident
+
+
+def test_a_photo_below_the_image_floor_is_no_confident_match(atlas, settings):
+    settings.SEARCH_FLOOR_IMAGE = 0.999
+    flat = make_image_bytes(64, 64, color=(200, 30, 30), fmt="PNG")
+    result = search_image(data=flat, k=4)
+    assert not result.confident and result.hits == [] and len(result.closest) == 4
+    with atlas[3].file.open("rb") as handle:
+        assert search_image(data=handle.read(), k=4).confident  # the same pixels score ~1.0
+
+
+def test_the_total_counts_what_the_index_can_rank(atlas, add_image):
+    add_image("melanoma", skin_type=3)  # visible, not indexed yet
+    result = search_text(query="melanoma", k=2)
+    assert result.total() == 12
+    assert search_text(query="melanoma", k=20).total() == 12
+    assert search_similar(image=atlas[0], k=2).total() == 11
 
 
 def test_explicit_filters_apply(atlas):
-    result = search_text(query="skin", filters=SearchFilters(skin_types=(5,)), k=20)
+    result = search_text(query="skin", filters=ImageFilters(skin_types=(5,)), k=20)
     assert len(result.hits) == 4 and {h.image.fitzpatrick_type for h in result.hits} == {5}
-    assert search_text(query="skin", filters=SearchFilters(origin="synthetic"), k=5).hits == []
+    assert search_text(query="skin", filters=ImageFilters(origin="synthetic"), k=5).hits == []
 
 
 def test_diversify_spreads_over_skin_types(atlas):
@@ -140,20 +209,37 @@ def test_a_photo_query_finds_the_same_pixels_first(atlas):
 # --- bad input ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("query", "code"), [("", "empty_query"), ("   \n", "empty_query"), ("x" * 10_000, "query_too_long")])
-def test_bad_queries_are_refused_clearly(atlas, query, code):
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", "empty_query"),
+        ("   \n", "empty_query"),
+        ("x" * 10_000, "query_too_long"),
+        ("melanoma\x00", "control_characters"),
+        ("acne\x1b[31m", "control_characters"),
+        ("the of and", "only_stop_words"),
+        ("?!", "only_stop_words"),
+    ],
+)
+def test_bad_queries_are_refused_clearly(atlas, text, code):
     with pytest.raises(SearchError) as caught:
-        search_text(query=query)
-    assert caught.value.code == code
+        search_text(query=text)
+    assert caught.value.code == code and caught.value.message
+
+
+def test_a_query_that_is_only_a_skin_type_shows_that_type_first(atlas):
+    result = search_text(query="type V", k=12)
+    assert result.interpretation.only_skin_type and result.confident
+    assert [hit.image.fitzpatrick_type == 5 for hit in result.hits] == [True] * 4 + [False] * 8
 
 
 def test_bad_filters_are_refused(atlas):
     for filters, k, code in [
-        (SearchFilters(skin_types=(7,)), 5, "bad_skin_type"),
-        (SearchFilters(conditions=("nope",)), 5, "unknown_condition"),
-        (SearchFilters(origin="fake"), 5, "bad_origin"),
-        (SearchFilters(), 0, "bad_k"),
-        (SearchFilters(), 10_000, "bad_k"),
+        (ImageFilters(skin_types=(7,)), 5, "bad_skin_type"),
+        (ImageFilters(conditions=("nope",)), 5, "unknown_condition"),
+        (ImageFilters(origin="fake"), 5, "bad_origin"),
+        (ImageFilters(), 0, "bad_k"),
+        (ImageFilters(), 10_000, "bad_k"),
     ]:
         with pytest.raises(SearchError) as caught:
             search_text(query="skin", filters=filters, k=k)

@@ -3,7 +3,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from search.errors import SearchError, SearchUnavailable
-from search.query import SearchFilters, search_text
+from atlas.filters import ImageFilters
+from search.query import search_text
 
 
 class Command(BaseCommand):
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o) -> None:
-        filters = SearchFilters(
+        filters = ImageFilters(
             conditions=tuple(o["condition"]), skin_types=tuple(o["skin_type"]), origin=o["origin"], source=o["source"], licence=o["licence"]
         )
         try:
@@ -35,7 +36,14 @@ class Command(BaseCommand):
             self.stderr.write(f"note: exact search over stored vectors ({result.fallback})")
         meaning = result.interpretation
         self.stdout.write(f"conditions {list(meaning.conditions) or '-'}, skin types {list(meaning.skin_types) or '-'}")
-        for rank, hit in enumerate(result.hits, start=1):
+        if meaning.suggestion:
+            self.stdout.write(f"did you mean: {meaning.suggestion}")
+        if result.skin_type_gap:
+            gap = result.skin_type_gap
+            self.stdout.write(f"no images of {', '.join(gap.conditions)} on type {gap.requested}: nearest types {gap.nearest}")
+        if not result.confident:
+            self.stdout.write(f"no confident match (best score below the floor {result.floor}); the closest images:")
+        for rank, hit in enumerate(result.hits or result.closest, start=1):
             image = hit.image
             self.stdout.write(
                 f"{rank:3d}. {hit.score:.3f}{'*' if hit.boosted else ' '} {image.condition.slug:<28} "

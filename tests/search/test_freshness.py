@@ -1,0 +1,71 @@
+"""Freshness: an image that becomes visible is searchable without the nightly reindex."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from atlas.models import Condition
+from atlas.services.image_files import image_visibility_set
+from atlas.services.ingestion import image_ingest
+from search import indexing
+from search.models import IndexBuild
+from search.query import search_text
+from tests.conftest import make_image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_scheduled_refresh():
+    cache.delete(indexing._REFRESH_KEY)
+    yield
+    cache.delete(indexing._REFRESH_KEY)
+
+
+def test_an_ingested_image_is_searchable_without_a_reindex(search_settings, add_image, source, settings, django_capture_on_commit_callbacks):
+    for t in (2, 5):
+        add_image("tinea", skin_type=t)
+    indexing.index_rebuild()
+    settings.ATLAS_AFTER_INGEST_TASKS = ["search.tasks.embed_image_task"]  # eager in tests: runs on commit
+    with django_capture_on_commit_callbacks(execute=True):
+        new = image_ingest(
+            file=make_image_bytes(color=(10, 200, 30), seed=99, fmt="PNG"),
+            condition=Condition.objects.get(slug="acne"),
+            source=source,
+            origin="real",
+            fitzpatrick_type=4,
+        ).image
+    ids = [hit.image.pk for hit in search_text(query="acne", k=5).hits]
+    assert new.pk in ids and IndexBuild.objects.filter(status="succeeded").count() == 2
+
+
+def test_a_curator_making_an_image_public_makes_it_searchable(search_settings, add_image, settings, django_capture_on_commit_callbacks):
+    add_image("tinea", skin_type=2)
+    hidden = add_image("acne", skin_type=3, is_public=False)
+    indexing.index_rebuild()
+    assert hidden.pk not in [hit.image.pk for hit in search_text(query="acne", k=5).hits]
+    settings.ATLAS_AFTER_INGEST_TASKS = ["search.tasks.embed_image_task"]
+    with django_capture_on_commit_callbacks(execute=True):
+        image_visibility_set(image=hidden, is_public=True)  # what the admin's publish calls
+    assert hidden.pk in [hit.image.pk for hit in search_text(query="acne", k=5).hits]
+
+
+def test_refreshes_are_debounced(search_settings, monkeypatch):
+    scheduled = []
+    monkeypatch.setattr("search.tasks.index_refresh_task.apply_async", lambda **kw: scheduled.append(kw))
+    assert indexing.index_refresh_soon() is True
+    assert indexing.index_refresh_soon() is False  # joins the update already scheduled
+    assert scheduled == [{"countdown": search_settings.SEARCH_FRESH_DELAY_SECONDS}]
+    assert indexing.index_searchable_since()["refresh_scheduled"] is True
+    cache.delete(indexing._REFRESH_KEY)  # what index_refresh does first
+    assert indexing.index_refresh_soon() is True and len(scheduled) == 2
+
+
+def test_a_broker_outage_leaves_no_stale_schedule(search_settings, monkeypatch):
+    def down(**kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr("search.tasks.index_refresh_task.apply_async", down)
+    assert indexing.index_refresh_soon() is False
+    assert cache.get(indexing._REFRESH_KEY) is None  # the next image tries again
