@@ -12,7 +12,7 @@ from atlas.filters import FilterError, ImageFilters, filters_parse, images_filte
 from atlas.models import Condition, Image, Source
 from atlas.services.ingestion import image_ingest
 from search import indexing
-from tests.conftest import make_image_bytes
+from tests.conftest import approved, make_image_bytes
 from tests.search.conftest import search_settings, tiny_checkpoint  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,7 @@ def catalogue(search_settings, source):  # noqa: F811
     images = []
     for seed, (condition, skin_type, origin, source_slug, licence) in enumerate(ROWS, start=1):
         images.append(
-            image_ingest(
+            approved(image_ingest(
                 file=make_image_bytes(color=((seed * 37) % 256, (seed * 91) % 256, 90), seed=seed, fmt="PNG"),
                 condition=Condition.objects.get(slug=condition),
                 source=sources[source_slug],
@@ -85,7 +85,7 @@ def catalogue(search_settings, source):  # noqa: F811
                 licence=licence,
                 provenance={"model": "test"} if origin == "synthetic" else None,
                 enqueue_followups=False,
-            ).image
+            ).image)
         )
     indexing.index_rebuild()
     return images
