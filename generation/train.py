@@ -118,13 +118,14 @@ PRESETS: dict[str, TrainConfig] = {
     # low enough that the adversarial and feature-matching terms, not the mean, shape texture.
     # No per-pixel noise planes: with them, mode seeking taught G to copy the noise into the
     # image as speckle (run demo-v1, docs/dermgan.md); the broadcast latent varies the lesion.
-    # L1 weights of 5/10 left blurry boxes after 1,750 steps (run demo-v3): the L1 terms stay
-    # small anchors, texture comes from a spectrally normalised D and matching all its layers.
+    # L1 weights of 5/10 left blurry boxes after 1,750 steps (run demo-v3); 1/2 drifted to
+    # saturated colours by 1,000 (demo-v4). Between them: L1 anchors colour, texture comes from
+    # a spectrally normalised D and matching all its layers.
     "demo": TrainConfig(preset="demo", image_size=128, num_downs=7, ngf=32, ndf=32, max_mult=4, batch_size=8,
                         use_dropout=False, noise_channels=0, latent_dim=8, pad="reflect", num_d=2,
                         norm_d="spectral", fm_layers="all",
-                        gan_mode="lsgan", lambda_l1=1.0, lambda_roi=2.0, lambda_fm=10.0, lambda_ms=0.3,
-                        rotate=True, channels_last=True, steps=4000, decay_start=0.6,
+                        gan_mode="lsgan", lambda_l1=3.0, lambda_roi=6.0, lambda_fm=10.0, lambda_ms=0.3,
+                        rotate=True, channels_last=True, steps=3500, decay_start=0.5,
                         checkpoint_every=250, sample_every=250),
 }
 
