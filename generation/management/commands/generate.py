@@ -6,7 +6,8 @@ from generation.services import GanError, images_generate
 
 
 class Command(BaseCommand):
-    help = "Generate images of a condition on a skin type with the active GAN checkpoint."
+    help = ("Generate images of a condition on a skin type with the active GAN checkpoint (make run installs the "
+            "shipped one; no training set needed). Each image of --count gets its own noise draw from --seed.")
 
     def add_arguments(self, parser):
         parser.add_argument("--condition", required=True, help="condition slug, e.g. melanoma")

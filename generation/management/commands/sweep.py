@@ -6,7 +6,9 @@ from generation.services import GanError, gan_sweep
 
 
 class Command(BaseCommand):
-    help = "PNG grid of one map per condition swept over skin types (patent FIG 6) or lesion sizes (FIG 7)."
+    help = ("PNG grid of one map per condition swept over skin types (patent FIG 6) or lesion sizes (FIG 7). "
+            "Needs an active GAN checkpoint (make run installs the shipped one); the real example of each row "
+            "comes from the GAN training set when build_gan_dataset has run, else from the catalogue's regions.")
 
     def add_arguments(self, parser):
         parser.add_argument("--kind", choices=["skin-type", "size"], required=True)
