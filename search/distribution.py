@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, default_storage
 
-from search.index import IndexStore, IndexUnavailable, VectorIndex
+from search.index import IndexStore, IndexSuperseded, IndexUnavailable, VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ def index_fetch(*, store: IndexStore, storage: Storage | None = None) -> int | N
         try:
             _install(store, storage, version)
             return version
+        except IndexSuperseded:  # a newer version went live here while this one downloaded
+            return None
         except (OSError, ValueError, KeyError, IndexUnavailable) as exc:
             logger.warning("search index version %s in storage is not usable, trying an older one: %s", version, exc)
     return None
@@ -142,9 +144,9 @@ def _install(store: IndexStore, storage: Storage, version: int) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     pointer = {key: value for key, value in meta.items() if key not in ("size", "sha256", "object")}
-    pointer_tmp = store.directory / f".{store.POINTER}.{os.getpid()}.{threading.get_ident()}.tmp"
-    pointer_tmp.write_text(json.dumps(pointer))
-    os.replace(pointer_tmp, store.pointer_path)
+    with store.publishing():  # a local build may have published a newer version meanwhile
+        store.check_newer(version)
+        store.swap(pointer)
     store._prune(keep={final.name})
     logger.info("fetched search index version %s from storage", version)
 

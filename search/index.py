@@ -17,6 +17,7 @@ nprobe scaled by the filter's selectivity and quadruples it until enough results
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,10 @@ def auto_nprobe(nlist: int) -> int:
 
 class IndexUnavailable(RuntimeError):
     """The index file is missing, unreadable or corrupt; the message says which."""
+
+
+class IndexSuperseded(RuntimeError):
+    """A newer version is already live: an older build never replaces it."""
 
 
 @dataclass(frozen=True)
@@ -259,23 +265,48 @@ class IndexStore:
         return self.directory / self.POINTER
 
     def publish(self, index: VectorIndex, *, version: int, model_version: str) -> Path:
+        """Make `version` live, unless the live version is as new or newer (IndexSuperseded):
+        two builds that overlap publish in version order, whatever order they finish in."""
         path = self.directory / f"index-{version:06d}.faiss"
-        index.save(path)
-        pointer = {
-            "version": version,
-            "file": path.name,
-            "model_version": model_version,
-            "count": len(index),
-            "kind": index.spec.kind,
-            "nlist": index.spec.nlist,
-            "nprobe": index.spec.nprobe,
-            "published": time.time(),
-        }
-        tmp = self.directory / f".{self.POINTER}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(pointer))
-        os.replace(tmp, self.pointer_path)
+        with self.publishing():
+            self.check_newer(version)
+            index.save(path)
+            self.swap({
+                "version": version,
+                "file": path.name,
+                "model_version": model_version,
+                "count": len(index),
+                "kind": index.spec.kind,
+                "nlist": index.spec.nlist,
+                "nprobe": index.spec.nprobe,
+                "published": time.time(),
+            })
         self._prune(keep={path.name})
         return path
+
+    @contextmanager
+    def publishing(self):
+        """Held while a version is checked and made live: one publisher at a time on this host
+        (every process; released when the process dies, as it is a file lock)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / ".publish.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def check_newer(self, version: int) -> None:
+        """Call under publishing(): raise IndexSuperseded when `version` is not newer than the live one."""
+        try:
+            live = self.read_pointer()
+        except IndexUnavailable:
+            return  # a broken pointer is replaced by any version
+        if live is not None and int(live.get("version", -1)) >= version:
+            raise IndexSuperseded(f"version {version} was not published: version {live['version']} is already live")
+
+    def swap(self, pointer: dict) -> None:
+        """Call under publishing(): point CURRENT.json at the new file (atomic rename)."""
+        tmp = self.directory / f".{self.POINTER}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(json.dumps(pointer))
+        os.replace(tmp, self.pointer_path)
 
     def read_pointer(self) -> dict | None:
         try:

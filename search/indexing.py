@@ -7,18 +7,21 @@ lives on the IndexBuild row. The ML lives in encoder.py and index.py.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import faiss
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.utils import timezone
 from PIL import Image as PILImage
 
@@ -27,7 +30,7 @@ from atlas.services.ingestion import stored_image_pixels
 from search import distribution
 from search.encoder import Encoder, EncoderUnavailable, load_encoder
 from search.errors import SearchUnavailable
-from search.index import IndexSpec, IndexStore, IndexUnavailable, VectorIndex, choose_spec
+from search.index import IndexSpec, IndexStore, IndexSuperseded, IndexUnavailable, VectorIndex, choose_spec
 from search.models import ImageEmbedding, IndexBuild
 
 logger = logging.getLogger(__name__)
@@ -180,13 +183,68 @@ def _spec_for(n: int) -> IndexSpec:
     return choose_spec(n, flat_max=settings.SEARCH_INDEX_FLAT_MAX, nprobe=settings.SEARCH_INDEX_NPROBE)
 
 
+class IndexBuildBusy(SearchUnavailable):
+    """Another index build held the build lock for longer than we may wait."""
+
+
+# PostgreSQL advisory lock key of index builds ("ATLASIDX" as a number).
+BUILD_LOCK_KEY = int.from_bytes(b"ATLASIDX", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+@contextmanager
+def index_build_lock(*, wait_seconds: float | None = None):
+    """Single flight: one index build at a time. PostgreSQL: a session advisory lock, shared
+    by every host; SQLite (one host): a file lock in SEARCH_INDEX_DIR. Both go when their
+    process dies, so a killed build never blocks the next one. Raises IndexBuildBusy after
+    `wait_seconds` (default SEARCH_INDEX_BUILD_WAIT_SECONDS)."""
+    wait = settings.SEARCH_INDEX_BUILD_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    busy = IndexBuildBusy(f"another index build is running (waited {wait:g} s); try again later")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [BUILD_LOCK_KEY])
+                if cursor.fetchone()[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise busy
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK_KEY])
+        return
+    directory = Path(settings.SEARCH_INDEX_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".build.lock", "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise busy from None
+                time.sleep(0.2)
+        yield
+
+
 def index_rebuild(*, full: bool = False, progress: bool = False) -> IndexBuild:
     """Embed what is new, then publish a new index version (atomic swap); job state on the row.
 
     Incremental (default): load the live index, remove ids whose images are gone or hidden,
     add the new vectors. Full (or when the model, or the index layout for this size, changed,
     or the live index is unreadable): rebuild from all stored vectors.
+
+    One build at a time (index_build_lock); the row, whose id is the version, is created
+    under the lock, so versions go live in order. Should a newer version be live anyway
+    (fetched from another host), this one is not published (IndexSuperseded -> failed).
     """
+    with index_build_lock():
+        return _index_rebuild(full=full, progress=progress)
+
+
+def _index_rebuild(*, full: bool, progress: bool) -> IndexBuild:
     build = IndexBuild.objects.create(full=full)
     try:
         started = time.monotonic()
@@ -203,7 +261,10 @@ def index_rebuild(*, full: bool = False, progress: bool = False) -> IndexBuild:
         build.index_seconds = time.monotonic() - started
         if len(index) == 0:
             raise SearchUnavailable("no embedded public images: nothing to index")
-        build.path = str(index_store().publish(index, version=build.pk, model_version=report.model_version))
+        try:
+            build.path = str(index_store().publish(index, version=build.pk, model_version=report.model_version))
+        except IndexSuperseded as exc:
+            raise SearchUnavailable(str(exc)) from exc
         if settings.SEARCH_INDEX_PUBLISH:  # web replicas on other hosts fetch it from storage
             distribution.index_upload(store=index_store())
         build.kind, build.vector_count = index.spec.kind, len(index)

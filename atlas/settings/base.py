@@ -240,6 +240,9 @@ SEARCH_INDEX_NPROBE = env_int("SEARCH_INDEX_NPROBE", 0, minimum=0)
 # FAISS threads in processes that answer queries (0 = all cores). One query per call gains
 # nothing from threads, and their spin-waiting cost 18 ms per filtered query under load.
 SEARCH_FAISS_THREADS = env_int("SEARCH_FAISS_THREADS", 1, minimum=0)
+# One index build at a time (PostgreSQL advisory lock, or a file lock on SQLite); a build that
+# finds another one running waits this long, then gives up ("another index build is running").
+SEARCH_INDEX_BUILD_WAIT_SECONDS = env_int("SEARCH_INDEX_BUILD_WAIT_SECONDS", 900, minimum=0)
 SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 500, minimum=1)
 SEARCH_MAX_K = env_int("SEARCH_MAX_K", 200, minimum=1)
 # Relevance floors (cosine similarity of the best hit): below them a query answers "no confident

@@ -143,3 +143,18 @@ def test_readers_see_whole_versions_while_new_ones_are_published(tmp_path):
     assert errors == []
     assert live.get()[1]["version"] == 39  # the new version is picked up without a restart
     assert len(list(tmp_path.glob("index-*.faiss"))) == 2  # old versions are pruned
+
+
+def test_an_older_version_never_replaces_a_newer_live_one(tmp_path):
+    from search.index import IndexSuperseded
+
+    store = IndexStore(tmp_path)
+    vectors = clustered(50)
+    store.publish(VectorIndex.build(np.arange(20), vectors[:20], spec=IndexSpec("flat")), version=5, model_version="m")
+    # Build 4 started first and finished last: it must not go live over 5.
+    with pytest.raises(IndexSuperseded, match="version 5 is already live"):
+        store.publish(VectorIndex.build(np.arange(10), vectors[:10], spec=IndexSpec("flat")), version=4, model_version="m")
+    assert store.read_pointer()["version"] == 5 and store.read_pointer()["count"] == 20
+    assert not (tmp_path / "index-000004.faiss").exists()
+    store.publish(VectorIndex.build(np.arange(30), vectors[:30], spec=IndexSpec("flat")), version=6, model_version="m")
+    assert store.read_pointer()["version"] == 6
