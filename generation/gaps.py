@@ -14,10 +14,14 @@ which works in batches. Each batch is idempotent by construction:
   before it stores; a batch is stored in one transaction (images, samples, progress), so a
   worker killed mid-batch leaves either the whole batch or nothing of it;
 * the cell is counted at store time under a lock, so two jobs filling the same cell stop at
-  the target. PostgreSQL: SELECT ... FOR UPDATE on the job row, then on the condition row
-  (always in that order, so no deadlock). SQLite: select_for_update is a no-op, but every
-  transaction here is BEGIN IMMEDIATE (atlas.settings), which takes the database's single
-  write lock, so store transactions are serialised across processes all the same.
+  the target. The batch's files are encoded and written before (image_prepare), so the lock
+  covers only counting and inserting rows. PostgreSQL: SELECT ... FOR NO KEY UPDATE on the
+  job row, then on the cell's own GapCellLock row (always in that order, so no deadlock);
+  neither blocks inserting other images of the condition (their foreign key takes a
+  key-share lock on the Condition row, which gap filling never locks). SQLite:
+  select_for_update is a no-op, but every transaction here is BEGIN IMMEDIATE
+  (atlas.settings), which takes the database's single write lock, so store transactions are
+  serialised across processes all the same.
 
 A lease (host:pid, renewed every batch) says who is working on a job. A task that finds the
 lease held by a live owner leaves the job alone; `generation_jobs_recover` (run when a worker
@@ -38,7 +42,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -46,10 +49,10 @@ from PIL import Image as PILImage
 
 from atlas.models import Condition, Image, Source
 from atlas.selectors import coverage_matrix
-from atlas.services.ingestion import Box, IngestionError, image_ingest
+from atlas.services.ingestion import Box, IngestionError, IngestResult, PreparedImage, image_commit, image_prepare
 from atlas.skin import FITZPATRICK_TYPES, roman
 from generation.gap_maps import RealLayout, gap_map, stable_seed
-from generation.models import GanCheckpoint, GenerationJob, SyntheticSample
+from generation.models import GanCheckpoint, GapCellLock, GenerationJob, SyntheticSample
 from generation.semantic_map import Box as MapBox
 from generation.semantic_map import MapError
 
@@ -477,42 +480,18 @@ def _store_batch(
     gen, source: Source,
 ) -> tuple[int, GenerationJob | None]:
     """Store the batch's still-missing samples that the cell has room for, in one transaction.
-    Returns (images stored, the job) or (0, None) when the job is no longer ours to run."""
-    new_images: list[Image] = []
+    Returns (images stored, the job) or (0, None) when the job is no longer ours to run.
+
+    The files are encoded and written first, outside any lock (the slow part); the cell lock
+    is held only to count the cell and write the rows. Files no row took are removed."""
+    job = GenerationJob.objects.select_related("checkpoint").get(pk=job_id)
+    done = _done_indices(job_id, cell)
+    prepared: dict[int, PreparedImage] = {}
+    committed: set[int] = set()
     try:
-        return _store_batch_locked(job_id=job_id, owner=owner, cell=cell, batch_index=batch_index, batch=batch,
-                                   images=images, maps=maps, batch_seed=batch_seed, gen=gen, source=source,
-                                   new_images=new_images)
-    except BaseException:
-        # The transaction rolled back: the files of this batch's images belong to no row now.
-        for image in new_images:
-            for name in (image.file.name, image.thumbnail.name):
-                try:
-                    default_storage.delete(name)
-                except OSError:
-                    logger.exception("could not remove %s after a failed batch", name)
-        raise
-
-
-def _store_batch_locked(
-    *, job_id: int, owner: str, cell: _Cell, batch_index: int, batch: list[int], images, maps, batch_seed: int,
-    gen, source: Source, new_images: list[Image],
-) -> tuple[int, GenerationJob | None]:
-    with transaction.atomic():
-        job = GenerationJob.objects.select_for_update().get(pk=job_id)
-        if job.status != GenerationJob.Status.RUNNING or job.lease_owner != owner:
-            return 0, None
-        # The cell lock: every job filling a cell of this condition waits here (see module doc).
-        list(Condition.objects.select_for_update().filter(pk=cell.condition.pk).values_list("pk"))
-        done = _done_indices(job_id, cell)
-        real, synthetic = cell_counts(cell.condition, cell.skin_type)
-        room = min(cell.count - len(done),
-                   synthetic_room(real=real, synthetic=synthetic, target=job.target, max_share=job.max_synthetic_share))
-        wanted = [i for i in batch if i not in done][: max(0, room)]
-        created = 0
-        for i in wanted:
+        for i in (i for i in batch if i not in done):
             position = batch.index(i)
-            result = image_ingest(
+            prepared[i] = image_prepare(
                 file=_png(images[position]),
                 condition=cell.condition,
                 source=source,
@@ -523,11 +502,42 @@ def _store_batch_locked(
                 external_id=f"job-{job.pk}/{cell.key}/{i}",
                 provenance=_provenance(job, gen, cell, i, batch_index, batch, batch_seed, maps[position].params),
             )
+        lock, _ = GapCellLock.objects.get_or_create(condition=cell.condition, skin_type=cell.skin_type)
+        return _store_batch_locked(job_id=job_id, owner=owner, cell=cell, lock=lock, batch=batch, prepared=prepared,
+                                   committed=committed)
+    finally:
+        # Rolled back, refused, or not needed after all (the cell filled up meanwhile): the
+        # files of samples no committed row refers to go.
+        for i, item in prepared.items():
+            if i not in committed:
+                item.discard()
+
+
+def _store_batch_locked(
+    *, job_id: int, owner: str, cell: _Cell, lock: GapCellLock, batch: list[int], prepared: dict[int, PreparedImage],
+    committed: set[int],
+) -> tuple[int, GenerationJob | None]:
+    new: set[int] = set()
+    with transaction.atomic():
+        # Job row, then cell lock, always in that order (no deadlock). NO KEY UPDATE: rows that
+        # only refer to these (samples, images) are never blocked by them.
+        job = GenerationJob.objects.select_for_update(no_key=True).get(pk=job_id)
+        if job.status != GenerationJob.Status.RUNNING or job.lease_owner != owner:
+            return 0, None
+        list(GapCellLock.objects.select_for_update(no_key=True).filter(pk=lock.pk).values_list("pk"))
+        done = _done_indices(job_id, cell)
+        real, synthetic = cell_counts(cell.condition, cell.skin_type)
+        room = min(cell.count - len(done),
+                   synthetic_room(real=real, synthetic=synthetic, target=job.target, max_share=job.max_synthetic_share))
+        wanted = [i for i in batch if i not in done][: max(0, room)]
+        for i in wanted:
+            item = prepared[i]
+            result = (IngestResult(image=item.existing, created=False) if item.existing is not None
+                      else image_commit(prepared=item))
             SyntheticSample.objects.create(job=job, condition=cell.condition, skin_type=cell.skin_type,
                                            sample_index=i, image=result.image, reused=not result.created)
-            created += result.created
             if result.created:
-                new_images.append(result.image)
+                new.add(i)
         stored = len(done) + len(wanted)
         entry = job.progress.setdefault(cell.key, {"stored": 0, "closed": False, "note": ""})
         entry["stored"] = stored
@@ -537,13 +547,14 @@ def _store_batch_locked(
             _log(job, f"{_cell_label(cell)}: {entry['note']}")
         elif stored >= cell.count:
             _log(job, f"{_cell_label(cell)}: {stored} of {cell.count} done")
-        reused = len(wanted) - created
+        reused = len(wanted) - len(new)
         if reused:
             _log(job, f"{_cell_label(cell)}: {reused} sample(s) had the pixels of an existing image (not stored twice)")
         job.stored_total = stored_total(job.pk)
         job.lease_until = timezone.now() + timedelta(seconds=lease_seconds())
         job.save(update_fields=["progress", "stored_total", "lease_until", "log", "updated_at"])
-    return created, job
+    committed.update(new)  # only now: a rollback above leaves `committed` empty
+    return len(new), job
 
 
 def stored_total(job_id: int) -> int:

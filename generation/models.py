@@ -121,6 +121,23 @@ class SyntheticSample(models.Model):
         return f"job {self.job_id} {self.condition_id}:{self.skin_type}#{self.sample_index}"
 
 
+class GapCellLock(models.Model):
+    """The lock of one (condition x skin type) cell. A gap-filling batch counts the cell and
+    stores its images while holding it (SELECT ... FOR NO KEY UPDATE on PostgreSQL), so two
+    jobs filling the same cell stop at the target. It is its own row, not the Condition's:
+    inserting any other image of the condition (which takes a key-share lock on the
+    Condition row through the foreign key) never waits for gap filling."""
+
+    condition = models.ForeignKey("atlas.Condition", on_delete=models.CASCADE, related_name="+")
+    skin_type = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["condition", "skin_type"], name="one_lock_per_gap_cell")]
+
+    def __str__(self) -> str:
+        return f"cell lock {self.condition_id}:{self.skin_type}"
+
+
 # --- Reader studies (generation/experiments): realism / relevance studies and public quizzes ----
 
 

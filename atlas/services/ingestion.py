@@ -93,6 +93,54 @@ def image_ingest(
     Raises IngestionError for anything the catalogue refuses; then nothing is written.
     A duplicate (same decoded pixels) returns the existing image with created=False.
     """
+    prepared = image_prepare(
+        file=file, condition=condition, source=source, origin=origin, fitzpatrick_type=fitzpatrick_type,
+        fitzpatrick_label_source=fitzpatrick_label_source, monk_tone=monk_tone, body_site=body_site, licence=licence,
+        attribution=attribution, case_id=case_id, external_id=external_id, regions=regions, provenance=provenance,
+        is_public=is_public,
+    )
+    if prepared.existing is not None:
+        return IngestResult(image=prepared.existing, created=False)
+    return image_commit(prepared=prepared, enqueue_followups=enqueue_followups)
+
+
+@dataclass
+class PreparedImage:
+    """An image checked and cleaned, its files stored, its row not written yet (image_prepare).
+    `existing`: the pixels are already in the catalogue, so nothing was stored."""
+
+    fields: dict
+    regions: list[Box]
+    stored: list[str]
+    existing: Image | None = None
+
+    def discard(self) -> None:
+        """Remove the stored files (the row was never written, or was rolled back)."""
+        _delete_files(self.stored)
+        self.stored = []
+
+
+def image_prepare(
+    *,
+    file: IO[bytes] | bytes,
+    condition: Condition,
+    source: Source,
+    origin: str = Image.Origin.REAL,
+    fitzpatrick_type: int | None = None,
+    fitzpatrick_label_source: str = "",
+    monk_tone: int | None = None,
+    body_site: str = "",
+    licence: str = "",
+    attribution: str = "",
+    case_id: str = "",
+    external_id: str = "",
+    regions: Sequence[Box] = (),
+    provenance: dict | None = None,
+    is_public: bool = True,
+) -> PreparedImage:
+    """The slow half of image_ingest: decode, check, encode and store the files, outside any
+    transaction, so a caller that must hold a lock to write the row (gap filling) holds it
+    only for `image_commit`. Raises IngestionError; then nothing is stored."""
     _check_labels(origin, fitzpatrick_type, fitzpatrick_label_source, monk_tone, provenance)
     decoded = _decode(_read_limited(file))
     width, height = decoded.pixels.size
@@ -100,7 +148,7 @@ def image_ingest(
 
     existing = Image.objects.filter(sha256=decoded.sha256).first()
     if existing is not None:
-        return IngestResult(image=existing, created=False)
+        return PreparedImage(fields={"sha256": decoded.sha256}, regions=[], stored=[], existing=existing)
 
     public_id = uuid.uuid4()
     is_synthetic = origin == Image.Origin.SYNTHETIC
@@ -110,48 +158,60 @@ def image_ingest(
             main_bytes, provenance=provenance, title=f"{public_id}.{extension}", review_state=initial_review_state(origin)
         )
     thumb_bytes = _encode_thumbnail(decoded.pixels)
-
-    stored: list[str] = []
+    prepared = PreparedImage(
+        fields={
+            "public_id": public_id,
+            "sha256": decoded.sha256,
+            "width": width,
+            "height": height,
+            "origin": origin,
+            "condition": condition,
+            "fitzpatrick_type": fitzpatrick_type,
+            "fitzpatrick_label_source": fitzpatrick_label_source if fitzpatrick_type else "",
+            "monk_tone": monk_tone,
+            "body_site": body_site[:80],
+            "source": source,
+            "licence": licence or source.licence,
+            "attribution": attribution[:500],
+            "case_id": case_id[:120],
+            "external_id": external_id[:200],
+            "provenance": provenance or {},
+            "is_public": is_public,
+            "review_state": initial_review_state(origin),
+        },
+        regions=list(regions),
+        stored=[],
+    )
     try:
-        stored.append(default_storage.save(image_file_name("file", extension, public=is_public), ContentFile(main_bytes)))
-        stored.append(default_storage.save(image_file_name("thumbnail", "jpg", public=is_public), ContentFile(thumb_bytes)))
+        prepared.stored.append(default_storage.save(image_file_name("file", extension, public=is_public), ContentFile(main_bytes)))
+        prepared.stored.append(default_storage.save(image_file_name("thumbnail", "jpg", public=is_public), ContentFile(thumb_bytes)))
+    except BaseException:
+        prepared.discard()
+        raise
+    return prepared
+
+
+def image_commit(*, prepared: PreparedImage, enqueue_followups: bool = True) -> IngestResult:
+    """The quick half: the row and its regions in one transaction. On failure the prepared
+    files are removed; pixels stored meanwhile by another writer give that image, created=False."""
+    try:
         with transaction.atomic():
-            image = Image.objects.create(
-                public_id=public_id,
-                file=stored[0],
-                thumbnail=stored[1],
-                sha256=decoded.sha256,
-                width=width,
-                height=height,
-                origin=origin,
-                condition=condition,
-                fitzpatrick_type=fitzpatrick_type,
-                fitzpatrick_label_source=fitzpatrick_label_source if fitzpatrick_type else "",
-                monk_tone=monk_tone,
-                body_site=body_site[:80],
-                source=source,
-                licence=licence or source.licence,
-                attribution=attribution[:500],
-                case_id=case_id[:120],
-                external_id=external_id[:200],
-                provenance=provenance or {},
-                is_public=is_public,
-                review_state=initial_review_state(origin),
-            )
+            image = Image.objects.create(**prepared.fields, file=prepared.stored[0], thumbnail=prepared.stored[1])
             Region.objects.bulk_create(
-                Region(image=image, x=b.x, y=b.y, width=b.width, height=b.height, label=b.label[:80]) for b in regions
+                Region(image=image, x=b.x, y=b.y, width=b.width, height=b.height, label=b.label[:80])
+                for b in prepared.regions
             )
             if enqueue_followups:
                 transaction.on_commit(lambda: enqueue_after_ingest(image.pk))
     except IntegrityError:
-        _delete_files(stored)
+        prepared.discard()
         # Another writer stored the same pixels between our check and our insert.
-        existing = Image.objects.filter(sha256=decoded.sha256).first()
+        existing = Image.objects.filter(sha256=prepared.fields["sha256"]).first()
         if existing is None:
             raise
         return IngestResult(image=existing, created=False)
     except BaseException:
-        _delete_files(stored)
+        prepared.discard()
         raise
     return IngestResult(image=image, created=True)
 

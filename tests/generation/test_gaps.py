@@ -182,15 +182,15 @@ def test_running_the_task_twice_changes_nothing(catalogue, checkpoint):
 
 def test_a_batch_that_dies_half_way_leaves_nothing_and_the_retry_completes(catalogue, checkpoint, monkeypatch):
     job = generation_job_create(policy=GapPolicy(target=7, conditions=("melanoma",), skin_types=(6,)), enqueue=False)
-    real_ingest, calls = gaps.image_ingest, {"n": 0}
+    real_commit, calls = gaps.image_commit, {"n": 0}
 
     def flaky(**kwargs):
         calls["n"] += 1
         if calls["n"] == 5:  # the second image of the second batch (batches of 3)
             raise OperationalError("database is locked")
-        return real_ingest(**kwargs)
+        return real_commit(**kwargs)
 
-    monkeypatch.setattr(gaps, "image_ingest", flaky)
+    monkeypatch.setattr(gaps, "image_commit", flaky)
     with pytest.raises(OperationalError):
         generation_job_run(job_id=job.pk)
     job.refresh_from_db()
@@ -348,3 +348,22 @@ def test_overlapping_jobs_count_only_the_images_they_committed(catalogue, checkp
     assert first.stored_total + second.stored_total == Image.objects.synthetic().count() == 5
     for job in (first, second):
         assert job.stored_total == Image.objects.filter(provenance__job=job.pk).count()
+
+
+def test_a_batch_writes_its_files_before_it_takes_the_cell_lock(catalogue, checkpoint, monkeypatch):
+    """Encoding and writing files is the slow part: it happens before the lock, which then
+    covers only counting the cell and inserting rows."""
+    from atlas.ops.backup import storage_walk
+
+    job = generation_job_create(policy=GapPolicy(target=3, conditions=("melanoma",), skin_types=(6,)), enqueue=False)
+    before = len(list(storage_walk(default_storage)))
+    real_counts, seen = gaps.cell_counts, []
+
+    def counted_under_the_lock(condition, skin_type):
+        seen.append(len(list(storage_walk(default_storage))) - before)
+        return real_counts(condition, skin_type)
+
+    monkeypatch.setattr(gaps, "cell_counts", counted_under_the_lock)
+    assert generation_job_run(job_id=job.pk).outcome == "finished"
+    assert seen == [6]  # one batch of 3: images and thumbnails were already stored
+    assert len(list(storage_walk(default_storage))) - before == 6 == 2 * Image.objects.synthetic().count()
