@@ -117,11 +117,8 @@ class Worker:
 
 @pytest.fixture
 def broker():
+    # The `broker` marker made sure Redis answers (tests/conftest.py: skip locally, fail in CI).
     client = redis.Redis.from_url(BROKER_URL, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"the broker tests need Redis at {BROKER_URL} (CI starts it): {exc}")
     client.flushdb()
     app = Celery("gaps-test", broker=BROKER_URL)
     yield app
@@ -166,7 +163,7 @@ def test_sigkilled_worker_restarted_finishes_with_exactly_the_planned_count(worl
     db.push()
     first = world["start"]("gaps-first")
     world["app"].send_task(TASK, args=[job.pk], queue="generation")
-    _wait(lambda: db.samples(job.pk) >= 1, timeout=45, what="the first stored batch", workers=[first])
+    _wait(lambda: db.samples(job.pk) >= 1, timeout=180, what="the first stored batch", workers=[first])
     first.kill()
     killed_at = db.samples(job.pk)
     assert 1 <= killed_at < job.planned_total, "the job finished before the kill: make it bigger"
@@ -175,7 +172,7 @@ def test_sigkilled_worker_restarted_finishes_with_exactly_the_planned_count(worl
     # The killed task's message only comes back after the broker's visibility timeout; the
     # restarted worker recovers the job at once (its owner's pid is dead).
     second = world["start"]("gaps-second")
-    _wait(lambda: db.status(job.pk) != "running", timeout=45, what="the job to finish", workers=[second])
+    _wait(lambda: db.status(job.pk) != "running", timeout=180, what="the job to finish", workers=[second])
     second.kill()
     db.pull()
 

@@ -185,8 +185,6 @@ def test_database_credentials_go_through_the_environment_never_argv(tmp_path, mo
 
 @pytest.mark.postgres
 def test_pg_dump_works_with_a_password_holding_url_characters(tmp_path, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs the suite on PostgreSQL (DATABASE_URL); CI's second run has it")
     from atlas.ops import backup
 
     s = connection.settings_dict

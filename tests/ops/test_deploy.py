@@ -12,6 +12,7 @@ import pytest
 from tests.atlas.c2pa_helpers import write_pair
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # each test starts Python (manage.py, gunicorn, celery) in a subprocess
 BASE_ENV = {
     "DJANGO_SETTINGS_MODULE": "atlas.settings.production",
     "SECRET_KEY": "k" * 20 + "-Xq9!vR2#pL7@wN4$zT8^bM1&cY6*hJ3(" + "e" * 20,
