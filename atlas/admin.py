@@ -44,11 +44,11 @@ class ImageAdmin(admin.ModelAdmin):
     # state changes only through the review queue (generation.review: reviewer and time recorded).
     readonly_fields = [
         "preview", "public_id", "origin", "review_state", "sha256", "width", "height", "file_size",
-        "provenance_json", "created_at", "updated_at",
+        "provenance_json", "created_at", "updated_at", "measured_fitzpatrick_type", "skin_tone",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["preview", "public_id", "origin", "review_state", "condition", "is_public"]}),
-        ("Skin tone", {"fields": ["fitzpatrick_type", "fitzpatrick_label_source", "monk_tone"]}),
+        ("Skin tone", {"fields": ["fitzpatrick_type", "fitzpatrick_label_source", "monk_tone", "measured_fitzpatrick_type", "skin_tone"]}),
         ("Case", {"fields": ["body_site", "case_id", "external_id"]}),
         ("Source and licence", {"fields": ["source", "licence", "attribution"]}),
         ("File", {"fields": ["sha256", "width", "height", "file_size", "provenance_json", "created_at", "updated_at"]}),

@@ -165,6 +165,7 @@ class Image(models.Model):
         DERMATOLOGIST = "dermatologist", "Dermatologist"
         SELF_REPORTED = "self_reported", "Self-reported"
         ESTIMATED = "estimated", "Estimated"
+        COLOUR_ESTIMATE = "colour_estimate", "Estimated from colour"  # measured by atlas.skin_tone, no person
 
     class ReviewState(models.TextChoices):
         NOT_REQUIRED = "not_required", "No review needed"  # real images; synthetic when review is off
@@ -185,6 +186,13 @@ class Image(models.Model):
     fitzpatrick_type = models.PositiveSmallIntegerField(null=True, blank=True, choices=FITZPATRICK_CHOICES)
     fitzpatrick_label_source = models.CharField(max_length=20, choices=LabelSource.choices, blank=True)
     monk_tone = models.PositiveSmallIntegerField(null=True, blank=True, choices=MONK_CHOICES)
+    measured_fitzpatrick_type = models.PositiveSmallIntegerField(
+        null=True, blank=True, choices=FITZPATRICK_CHOICES,
+        help_text="Read from the colour of the non-lesion skin (atlas.skin_tone); empty when too little skin shows.",
+    )
+    skin_tone = models.JSONField(
+        default=dict, blank=True, help_text="The skin-tone measurement: ITA, CIELAB colour, Monk tone, confidence, calibration."
+    )
     body_site = models.CharField(max_length=80, blank=True)
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="images")
     licence = models.CharField(max_length=64)
@@ -215,6 +223,11 @@ class Image(models.Model):
             models.CheckConstraint(
                 condition=Q(fitzpatrick_type__isnull=True) | Q(fitzpatrick_type__gte=1, fitzpatrick_type__lte=6),
                 name="fitzpatrick_type_1_to_6",
+            ),
+            models.CheckConstraint(
+                condition=Q(measured_fitzpatrick_type__isnull=True)
+                | Q(measured_fitzpatrick_type__gte=1, measured_fitzpatrick_type__lte=6),
+                name="measured_fitzpatrick_type_1_to_6",
             ),
             models.CheckConstraint(
                 condition=Q(monk_tone__isnull=True) | Q(monk_tone__gte=1, monk_tone__lte=10),

@@ -31,6 +31,7 @@ class ImportReport:
     images: int = 0  # images the rows named
     imported: int = 0
     duplicates: int = 0  # already in the catalogue (same pixels): nothing stored
+    estimated_skin_types: int = 0  # imported with an unknown type, labelled from the measured skin colour
     skipped: list[SkippedRow] = field(default_factory=list)
     unmapped: Counter = field(default_factory=Counter)  # label -> rows not imported for want of a mapping
     # label -> slug of the condition needing curation its rows were filed under (--create-unmapped-conditions)
@@ -59,7 +60,7 @@ class ImportReport:
                 lines.append(f"    ... and {len(rows) - DETAILS_SHOWN_PER_REASON} more")
         lines.append(
             f"skin type unknown in every column: {_rows(len(self.unknown_skin_type_rows))} imported "
-            "(stored with no Fitzpatrick type)"
+            f"({self.estimated_skin_types} given a type estimated from the skin colour, the rest stored with none)"
         )
         if self.curation:
             lines.append(
@@ -151,6 +152,7 @@ def _import_one(
                 regions=row.boxes,
                 provenance={"dataset": report.format, "row": row.row, "label": row.label, **row.details},
                 is_public=is_public,
+                estimate_skin_type=True,  # never overrides a type the row gives
             )
     except IngestionError as exc:
         return SkippedRow(row.row, exc.code, f"{path.name}: {exc.message}")
@@ -160,6 +162,8 @@ def _import_one(
         report.imported += 1
         if row.fitzpatrick_type is None:
             report.unknown_skin_type_rows.add(row.row)
+        if row.fitzpatrick_type is None and result.image.fitzpatrick_type is not None:
+            report.estimated_skin_types += 1
     else:
         report.duplicates += 1
     return None

@@ -30,6 +30,7 @@ from atlas.content_credentials import checkpoint_name
 from atlas.models import Condition, Image, Region, Source
 from atlas.services.credentials import CredentialsError, credentials_sign_generated
 from atlas.services.image_files import image_file_name
+from atlas.services.skin_tone import measurement_fields, skin_tone_of_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,13 @@ def image_ingest(
     provenance: dict | None = None,
     is_public: bool = True,
     enqueue_followups: bool = True,
+    estimate_skin_type: bool = False,
 ) -> IngestResult:
     """Validate, clean and store one image with its metadata and regions.
+
+    The skin tone of every image is measured from its pixels (atlas.skin_tone) and stored beside
+    its label; with `estimate_skin_type` (importers) a real image whose type is unknown takes a
+    confident measurement as its label, marked "estimated from colour".
 
     Raises IngestionError for anything the catalogue refuses; then nothing is written.
     A duplicate (same decoded pixels) returns the existing image with created=False.
@@ -97,7 +103,7 @@ def image_ingest(
         file=file, condition=condition, source=source, origin=origin, fitzpatrick_type=fitzpatrick_type,
         fitzpatrick_label_source=fitzpatrick_label_source, monk_tone=monk_tone, body_site=body_site, licence=licence,
         attribution=attribution, case_id=case_id, external_id=external_id, regions=regions, provenance=provenance,
-        is_public=is_public,
+        is_public=is_public, estimate_skin_type=estimate_skin_type,
     )
     if prepared.existing is not None:
         return IngestResult(image=prepared.existing, created=False)
@@ -137,6 +143,7 @@ def image_prepare(
     regions: Sequence[Box] = (),
     provenance: dict | None = None,
     is_public: bool = True,
+    estimate_skin_type: bool = False,
 ) -> PreparedImage:
     """The slow half of image_ingest: decode, check, encode and store the files, outside any
     transaction, so a caller that must hold a lock to write the row (gap filling) holds it
@@ -152,6 +159,12 @@ def image_prepare(
 
     public_id = uuid.uuid4()
     is_synthetic = origin == Image.Origin.SYNTHETIC
+    tone = measurement_fields(
+        skin_tone_of_pixels(decoded.pixels, [(b.x, b.y, b.width, b.height) for b in regions]),
+        fitzpatrick_type=fitzpatrick_type,
+        label_source=fitzpatrick_label_source,
+        estimate=estimate_skin_type and origin == Image.Origin.REAL,
+    )
     main_bytes, extension = _encode_main(decoded, synthetic_marker=_synthetic_marker(provenance) if is_synthetic else None)
     if is_synthetic:
         main_bytes = _with_credentials(
@@ -166,8 +179,7 @@ def image_prepare(
             "height": height,
             "origin": origin,
             "condition": condition,
-            "fitzpatrick_type": fitzpatrick_type,
-            "fitzpatrick_label_source": fitzpatrick_label_source if fitzpatrick_type else "",
+            **tone,  # fitzpatrick_type, its label source, the measured type and the measurement
             "monk_tone": monk_tone,
             "body_site": body_site[:80],
             "source": source,

@@ -155,6 +155,12 @@ ATLAS_AFTER_INGEST_TASKS: list[str] = env_list("ATLAS_AFTER_INGEST_TASKS", ["sea
 # Dotted paths of callables run after seed_demo added images, each given the DemoSeedSummary
 # and returning a line to print (demo images are ingested without per-image follow-ups).
 ATLAS_AFTER_DEMO_SEED: list[str] = env_list("ATLAS_AFTER_DEMO_SEED")
+# Skin-tone measurement (atlas/skin_tone.py, docs/skin-tone.md): the ITA calibration the bands are
+# read with ("demo-atlas": fitted on the demo atlas; "chardon-1991": the published thresholds as
+# they are), and the least confidence (percent) at which a measured type labels an image whose
+# type is unknown ("estimated from colour").
+ATLAS_SKIN_TONE_CALIBRATION = env_str("ATLAS_SKIN_TONE_CALIBRATION", "demo-atlas")
+ATLAS_SKIN_TONE_MIN_CONFIDENCE = env_int("ATLAS_SKIN_TONE_MIN_CONFIDENCE_PERCENT", 30, minimum=0) / 100
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from atlas.web import views
+from atlas.web import staff, views
 
 
 class FileKind:
@@ -31,4 +31,5 @@ urlpatterns = [
     path("images/<uuid:public_id>/", views.image_detail, name="image_detail"),
     # The files of an image, hidden ones included (staff only): never a guessable storage path.
     path("images/<uuid:public_id>/<file_kind:kind>/", views.image_file, name="image_file"),
+    path("staff/skin-tone/", staff.skin_tone_audit, name="skin_tone_audit"),
 ]

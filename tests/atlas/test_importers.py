@@ -320,7 +320,10 @@ def test_ham10000(tmp_path):
         "ISIC_0031633": "melanocytic-nevus", "ISIC_0029176": "other",
     }
     first = images_by_id["ISIC_0027419"]
-    assert first.fitzpatrick_type is None and first.fitzpatrick_label_source == ""
+    # HAM10000 has no skin type: a skin-coloured photo gets its measured type, marked as such.
+    assert first.fitzpatrick_label_source == "colour_estimate" and first.fitzpatrick_type == first.measured_fitzpatrick_type == 6
+    estimated = Image.objects.filter(fitzpatrick_label_source="colour_estimate").count()
+    assert estimated >= 1 and f"({estimated} given a type estimated from the skin colour, the rest stored with none)" in output
     assert first.case_id == "HAM_0000118" and first.body_site == "scalp"
     assert images_by_id["ISIC_0029176"].body_site == ""  # "unknown"
     assert first.provenance["dx_type"] == "histo" and first.provenance["row"] == 2
