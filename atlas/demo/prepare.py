@@ -20,6 +20,7 @@ DEMO_PASSWORD = "demo-password"
 
 def demo_prepare(*, say: Callable[[str], None], seed_images: Callable[[], None]) -> None:
     # Imported here: the catalogue app does not depend on the ML apps at import time.
+    from generation.quality import demo_classifier_ensure
     from generation.services import demo_checkpoint_ensure
     from search.indexing import index_rebuild
     from search.training import demo_model_ensure
@@ -32,6 +33,7 @@ def demo_prepare(*, say: Callable[[str], None], seed_images: Callable[[], None])
     build = index_rebuild()
     say(f"search index: version {build.pk}, {build.vector_count} vectors ({build.embedded_count} newly embedded)")
     say(demo_checkpoint_ensure())
+    say(demo_classifier_ensure())  # the real-only judge of GAN-test and the condition gate
     say(demo_credentials_ensure())
     say(demo_user_ensure())
 

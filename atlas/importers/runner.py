@@ -153,6 +153,7 @@ def _import_one(
                 provenance={"dataset": report.format, "row": row.row, "label": row.label, **row.details},
                 is_public=is_public,
                 estimate_skin_type=True,  # never overrides a type the row gives
+                skin_type_range=_range(row.details.get("fitzpatrick_range")),
             )
     except IngestionError as exc:
         return SkippedRow(row.row, exc.code, f"{path.name}: {exc.message}")
@@ -167,6 +168,11 @@ def _import_one(
     else:
         report.duplicates += 1
     return None
+
+
+def _range(pair) -> tuple[int, int] | None:
+    """A dataset's (low, high) skin-type range, e.g. DDI's [5, 6]; None when it gives none."""
+    return (min(pair), max(pair)) if isinstance(pair, (list, tuple)) and len(pair) == 2 else None
 
 
 def _forbids_training(licence: str) -> bool:

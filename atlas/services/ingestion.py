@@ -89,12 +89,14 @@ def image_ingest(
     is_public: bool = True,
     enqueue_followups: bool = True,
     estimate_skin_type: bool = False,
+    skin_type_range: tuple[int, int] | None = None,
 ) -> IngestResult:
     """Validate, clean and store one image with its metadata and regions.
 
     The skin tone of every image is measured from its pixels (atlas.skin_tone) and stored beside
     its label; with `estimate_skin_type` (importers) a real image whose type is unknown takes a
-    confident measurement as its label, marked "estimated from colour".
+    confident measurement as its label, marked "estimated from colour", kept inside
+    `skin_type_range` when the source gives one.
 
     Raises IngestionError for anything the catalogue refuses; then nothing is written.
     A duplicate (same decoded pixels) returns the existing image with created=False.
@@ -164,6 +166,7 @@ def image_prepare(
         fitzpatrick_type=fitzpatrick_type,
         label_source=fitzpatrick_label_source,
         estimate=estimate_skin_type and origin == Image.Origin.REAL,
+        within=skin_type_range,
     )
     main_bytes, extension = _encode_main(decoded, synthetic_marker=_synthetic_marker(provenance) if is_synthetic else None)
     if is_synthetic:

@@ -48,10 +48,12 @@ def estimated_skin_type(measurement: st.ToneMeasurement | None) -> int | None:
 
 
 def measurement_fields(
-    measurement: st.ToneMeasurement | None, *, fitzpatrick_type: int | None, label_source: str, estimate: bool
+    measurement: st.ToneMeasurement | None, *, fitzpatrick_type: int | None, label_source: str, estimate: bool,
+    within: tuple[int, int] | None = None,
 ) -> dict:
     """Image field values for a measurement: the measured type, the stored measurement, and the
-    label: as given, or, when it is unknown and `estimate` allows, a confident measured type."""
+    label: as given, or, when it is unknown and `estimate` allows, a confident measured type,
+    kept `within` a range a dataset gives (DDI's "5-6": the measurement picks, the range bounds)."""
     fields = {
         "measured_fitzpatrick_type": measurement.fitzpatrick if measurement else None,
         "skin_tone": measurement.as_dict() if measurement else {"none": "too little skin outside the lesions"},
@@ -60,6 +62,8 @@ def measurement_fields(
     }
     estimated = estimated_skin_type(measurement) if estimate else None
     if fitzpatrick_type is None and estimated is not None:
+        if within is not None:
+            estimated = min(max(estimated, within[0]), within[1])
         fields["fitzpatrick_type"] = estimated
         fields["fitzpatrick_label_source"] = Image.LabelSource.COLOUR_ESTIMATE
     return fields

@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 
 from atlas.demo.prepare import DEMO_USERNAME, demo_user_ensure
 from atlas.services.ingestion import Box, image_ingest
+from generation import quality
 from generation.models import GanCheckpoint
 from generation.services import DEMO_CHECKPOINT, demo_checkpoint_ensure
 from search import training as search_services
@@ -58,7 +59,29 @@ def test_the_shipped_gan_checkpoint_is_not_used_for_other_data(source, melanoma)
     assert not GanCheckpoint.objects.exists()
 
 
-@pytest.mark.parametrize("path", [DEMO_CHECKPOINT, search_services.DEMO_MODEL_DIR / "atlas-clip-tiny.pt"])
+@pytest.mark.django_db
+def test_the_shipped_condition_classifier_is_installed_only_when_the_data_matches(source, melanoma, settings, tmp_path, monkeypatch):
+    image_ingest(file=make_image_bytes(seed=3), condition=melanoma, source=source, fitzpatrick_type=5, regions=[Box(2, 2, 20, 20)])
+    settings.GAN_ROOT = tmp_path / "gan"
+    shipped = tmp_path / "shipped" / "condition-classifier.pt"
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"weights")
+    monkeypatch.setattr(quality, "DEMO_CLASSIFIER", shipped)
+    meta = shipped.with_suffix(".json")
+
+    meta.write_text(json.dumps({"data_fingerprint": "0" * 64}))
+    assert "none for this catalogue" in quality.demo_classifier_ensure(train_if_stale=False)
+    assert not quality.classifier_path().exists()
+
+    plan = quality.clf_mod.TrainingPlan()
+    fingerprint = quality.data_fingerprint(quality.real_records(), quality.catalogue_vocabulary(), quality._fingerprint_params(plan))
+    meta.write_text(json.dumps({"data_fingerprint": fingerprint}))
+    assert "installed the shipped" in quality.demo_classifier_ensure(train_if_stale=False)
+    assert quality.classifier_path().read_bytes() == b"weights"
+    assert "present" in quality.demo_classifier_ensure(train_if_stale=False)
+
+
+@pytest.mark.parametrize("path", [DEMO_CHECKPOINT, search_services.DEMO_MODEL_DIR / "atlas-clip-tiny.pt", quality.DEMO_CLASSIFIER])
 def test_shipped_demo_models_describe_how_they_were_made(path):
     meta = json.loads(path.with_suffix(".json").read_text())
     assert path.stat().st_size < 10 * 1024 * 1024
