@@ -17,6 +17,8 @@ import logging
 import random
 import shutil
 import threading
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,11 +31,15 @@ from PIL import Image as PILImage
 
 from atlas.models import Image
 from atlas.services.ingestion import stored_image_pixels
+from atlas.services.skin_tone import calibration as skin_calibration
 from generation import classifier as clf_mod
+from generation import evaluate as ev
+from generation import report as rpt
+from generation import sample as smp
 from generation.crops import roi_crop
 from generation.dataset import _split_of as case_split  # the GAN training set's train/eval rule
-from generation.semantic_map import Box
-from generation.services import GanError, _apply_threads, catalogue_vocabulary
+from generation.semantic_map import Box, MapSpec, encode
+from generation.services import GanError, _apply_threads, catalogue_vocabulary, gan_generator_load
 from generation.train import code_version
 
 logger = logging.getLogger(__name__)
@@ -213,3 +219,163 @@ def demo_classifier_ensure(*, train_if_stale: bool = True) -> str:
     logger.warning("no shipped condition classifier fits this catalogue (fingerprint %s): training one (minutes)", catalogue[:16])
     condition_classifier_train(plan=plan)
     return f"condition classifier: trained with {TRAIN_COMMAND}"
+
+
+# --- the GAN report (issue 12): GAN-test, tone in band, diversity, FD / KID ----------------------
+
+SKIN_TYPES = (1, 2, 3, 4, 5, 6)
+MIN_LAYOUTS = 2
+ENCODER_STEPS = 400  # the report's own crop encoder: training steps (tests use fewer)
+
+
+def _spread(records: list[RealRecord], limit: int | None) -> list[RealRecord]:
+    """At most `limit` records, taken in turn from each condition (all of them without a limit)."""
+    if not limit or limit >= len(records):
+        return records
+    by_condition: dict[str, list[RealRecord]] = {}
+    for record in records:
+        by_condition.setdefault(record.condition, []).append(record)
+    queues, picked = list(by_condition.values()), []
+    while len(picked) < limit:
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop(0))
+    return picked
+
+
+def _as_tensor(images: list[PILImage.Image]) -> torch.Tensor:
+    return torch.from_numpy(np.stack([np.asarray(i.convert("RGB")) for i in images])).permute(0, 3, 1, 2).contiguous()
+
+
+def report_encoder(records: list[RealRecord], crops: RealCrops, *, window: int) -> ev.CropEncoder:
+    """The project's own crop encoder (generation.evaluate.CropEncoder) trained on the real
+    training-side crops, cached per data fingerprint: the same extractor for every checkpoint."""
+    fingerprint = data_fingerprint(records, catalogue_vocabulary(), {"encoder": "crop-encoder", "window": window, "steps": ENCODER_STEPS})
+    path = Path(settings.GAN_ROOT) / "encoders" / f"report-encoder-{fingerprint[:16]}.pt"
+    if path.exists():
+        return ev.CropEncoder.load(path)
+    keep = [i for i, t in enumerate(crops.skin_types) if t is not None]
+    vocabulary = catalogue_vocabulary()
+    index = {slug: i for i, slug in enumerate(vocabulary)}
+    encoder = ev.crop_encoder_train(
+        crops.images[keep], torch.tensor([index[crops.conditions[i]] for i in keep]),
+        torch.tensor([crops.skin_types[i] for i in keep]), n_conditions=len(vocabulary), steps=ENCODER_STEPS,
+        name=f"atlas-crop-encoder[real, {fingerprint[:8]}]",
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoder.save(path)
+    return encoder
+
+
+@dataclass
+class _RealData:
+    """Real crops for one (window, size), shared by every checkpoint of that geometry in a run."""
+
+    held: RealCrops
+    train: RealCrops
+
+
+def gan_report(
+    *, checkpoints: list[Path | None], max_layouts: int | None = None, diversity_seeds: int = 8, seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """The report for each checkpoint (None = the active one), measured in one run on the same
+    held-out layouts, classifier, encoder and calibration, so the rows compare."""
+    say = progress or (lambda line: None)
+    generators = [gan_generator_load(checkpoint=checkpoint) for checkpoint in checkpoints]  # refuse bad files first
+    clf = condition_classifier_load()
+    records = real_records()
+    cache: dict[tuple[int, int], _RealData] = {}
+    encoder = None
+    rows = []
+    for gen in generators:
+        window = int(gen.meta.get("config", {}).get("crop_window") or settings.GAN_CROP_SIZE)
+        key = (window, gen.image_size)
+        if key not in cache:
+            say(f"cutting real crops (window {window}, {gen.image_size} px)")
+            cache[key] = _real_data(records, gen.vocabulary, window=window, size=gen.image_size, max_layouts=max_layouts, seed=seed)
+        if encoder is None:
+            encoder = report_encoder(records, cache[key].train, window=window)
+        say(f"measuring {gen.name}")
+        rows.append(_report_one(gen, clf, encoder, cache[key], diversity_seeds=diversity_seeds, seed=seed))
+    return rows
+
+
+def _real_data(records, vocabulary, *, window: int, size: int, max_layouts: int | None, seed: int) -> _RealData:
+    held = [r for r in records if r.split == "eval" and r.skin_type is not None and r.condition in vocabulary]
+    held = _spread(held, max_layouts)
+    if len(held) < MIN_LAYOUTS:
+        raise GanError(f"only {len(held)} held-out real images with a skin type and boxes: too few to report on "
+                       "(raise ATLAS_GAN_HOLDOUT_PERCENT or add images)")
+    train = [r for r in records if r.split == "train"]
+    return _RealData(real_crops(held, window=window, size=size, seed=seed),
+                     real_crops(train, window=window, size=size, seed=seed + 7))
+
+
+def _report_one(gen, clf, encoder, real: _RealData, *, diversity_seeds: int, seed: int) -> dict:
+    started = time.perf_counter()
+    held, size = real.held, gen.image_size
+    maps, labels, wanted, boxes, own = [], [], [], [], []
+    for i in range(len(held)):
+        for skin_type in SKIN_TYPES:
+            spec = MapSpec(held.conditions[i], skin_type, held.boxes[i])
+            maps.append(encode(spec, width=size, height=size, vocabulary=gen.vocabulary))
+            labels.append(held.conditions[i])
+            wanted.append(skin_type)
+            boxes.append([(b.x, b.y, b.width, b.height) for b in held.boxes[i]])
+            if skin_type == held.skin_types[i]:
+                own.append(len(maps) - 1)
+    generated = smp.generate(gen, maps, seed=seed)
+    synthetic = _as_tensor(generated)
+    matched = synthetic[own]
+    test = rpt.gan_test(
+        clf, real_images=held.images, real_labels=held.conditions, real_types=held.skin_types,
+        synthetic_images=matched, synthetic_labels=[labels[i] for i in own], synthetic_types=[wanted[i] for i in own],
+    )
+    by_request = clf_mod.accuracy_table(clf, synthetic, labels, wanted)
+    cal = skin_calibration()
+    tone = rpt.tone_in_band(generated, boxes, wanted, calibration=cal)
+    tone_real = rpt.tone_in_band([np.asarray(im) for im in held.images.permute(0, 2, 3, 1).numpy()],
+                                 [[(b.x, b.y, b.width, b.height) for b in bx] for bx in held.boxes], held.skin_types, calibration=cal)
+    order = torch.randperm(len(real.train), generator=torch.Generator().manual_seed(seed))[: len(held)]
+    fake_score = ev.score(held.images, matched, encoder)
+    real_score = ev.score(held.images, real.train.images[order], encoder)
+    diversity = _diversity(gen, encoder, held, real, maps, own, seeds=diversity_seeds, seed=seed)
+    return {
+        "checkpoint": gen.name, "image_size": size, "crop_window": int(gen.meta.get("config", {}).get("crop_window") or 0),
+        "data_fingerprint": gen.meta.get("data_fingerprint", "")[:16], "n_layouts": len(held),
+        "n_generated": len(generated), "classifier": clf.name, "extractor": encoder.name, "calibration": cal.name,
+        "gan_test_real_top1": test["real"]["top1"], "gan_test_real_top3": test["real"]["top3"],
+        "gan_test_synthetic_top1": test["synthetic"]["top1"], "gan_test_synthetic_top3": test["synthetic"]["top3"],
+        "gan_test_synthetic_over_real": test["synthetic_over_real_top1"],
+        "gan_test_synthetic_top1_by_requested_type": {t: row["top1"] for t, row in by_request["per_skin_type"].items()},
+        "tone_within_one_min": tone["within_one_min"],
+        "tone_within_one": {t: row["within_one"] for t, row in tone["per_type"].items()},
+        "tone_real_within_one": {t: row["within_one"] for t, row in tone_real["per_type"].items()},
+        "diversity_ratio": diversity["ratio"],
+        "fd": round(fake_score.fd, 4), "fd_real_vs_real": round(real_score.fd, 4),
+        "kid": round(fake_score.kid_mean, 6), "kid_real_vs_real": round(real_score.kid_mean, 6),
+        "seconds": round(time.perf_counter() - started, 1),
+        "details": {"gan_test": test, "gan_test_by_requested_type": by_request, "tone": tone, "tone_real": tone_real,
+                    "diversity": diversity, "fd_synthetic": fake_score.as_dict(), "fd_real_vs_real": real_score.as_dict()},
+    }
+
+
+def _diversity(gen, encoder, held: RealCrops, real: _RealData, maps, own, *, seeds: int, seed: int) -> dict:
+    """One held-out map per condition (at its own type), `seeds` samples each, against the real
+    crops of the same (condition, type) cell."""
+    per_layout = len(SKIN_TYPES)  # maps hold each held-out layout at every type, in order
+    chosen: dict[str, int] = {}
+    for map_index in own:
+        chosen.setdefault(held.conditions[map_index // per_layout], map_index)
+    cells = defaultdict(list)
+    features_real = np.concatenate([encoder(held.images), encoder(real.train.images)])
+    for i, (slug, t) in enumerate(zip(held.conditions + real.train.conditions, held.skin_types + real.train.skin_types)):
+        cells[(slug, t)].append(i)
+    seed_features, cell_features = [], []
+    for n, (slug, map_index) in enumerate(sorted(chosen.items())):
+        samples = [smp.generate(gen, [maps[map_index]], seed=seed + 1000 * (n + 1) + s)[0] for s in range(seeds)]
+        seed_features.append(encoder(_as_tensor(samples)))
+        skin_type = held.skin_types[map_index // per_layout]
+        cell_features.append(features_real[cells[(slug, skin_type)]])
+    return rpt.diversity_ratio(seed_features, cell_features)

@@ -150,3 +150,11 @@ def test_staff_page_lists_mismatches_and_refuses_others(client, source, melanoma
     page = response.content.decode()
     assert reverse("admin:atlas_image_change", args=[far.pk]) in page
     assert page.count("<tr>") == 2  # the header and the one mismatch
+
+
+def test_an_estimate_stays_inside_the_range_a_dataset_gives(source, melanoma):
+    # DDI says "type 1 or 2"; the dark photo measures VI: the estimate is the nearest end of the range.
+    image = ingest(source, melanoma, DARK, estimate_skin_type=True, skin_type_range=(1, 2))
+    image.refresh_from_db()
+    assert (image.fitzpatrick_type, image.fitzpatrick_label_source) == (2, "colour_estimate")
+    assert image.measured_fitzpatrick_type == 6  # the measurement itself is kept as measured
