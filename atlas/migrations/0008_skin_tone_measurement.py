@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('atlas', '0004_api_clients_tokens_exports'),
+        ('atlas', '0007_condition_needs_curation'),
     ]
 
     operations = [
