@@ -105,7 +105,7 @@ def image_ingest(
         file=file, condition=condition, source=source, origin=origin, fitzpatrick_type=fitzpatrick_type,
         fitzpatrick_label_source=fitzpatrick_label_source, monk_tone=monk_tone, body_site=body_site, licence=licence,
         attribution=attribution, case_id=case_id, external_id=external_id, regions=regions, provenance=provenance,
-        is_public=is_public, estimate_skin_type=estimate_skin_type,
+        is_public=is_public, estimate_skin_type=estimate_skin_type, skin_type_range=skin_type_range,
     )
     if prepared.existing is not None:
         return IngestResult(image=prepared.existing, created=False)
@@ -146,6 +146,7 @@ def image_prepare(
     provenance: dict | None = None,
     is_public: bool = True,
     estimate_skin_type: bool = False,
+    skin_type_range: tuple[int, int] | None = None,
 ) -> PreparedImage:
     """The slow half of image_ingest: decode, check, encode and store the files, outside any
     transaction, so a caller that must hold a lock to write the row (gap filling) holds it

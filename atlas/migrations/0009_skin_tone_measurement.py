@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('atlas', '0007_condition_needs_curation'),
+        ('atlas', '0008_image_review_state'),
     ]
 
     operations = [
