@@ -153,11 +153,24 @@ def index_refresh_soon() -> bool:
     return True
 
 
-def index_refresh() -> IndexBuild:
-    """The scheduled incremental update: publish what was embedded since the live version."""
+REFRESH_LOCK_WAIT_SECONDS = 20.0
+
+
+def index_refresh() -> IndexBuild | None:
+    """The scheduled incremental update: publish what was embedded since the live version.
+
+    When another build holds the build lock (the nightly one, a manual reindex), this one
+    does not queue behind it: it schedules itself again and returns None.
+    """
     # Cleared first: an image made visible while this build runs schedules the next one.
     cache.delete(_REFRESH_KEY)
-    return index_rebuild()
+    try:
+        with index_build_lock(wait_seconds=REFRESH_LOCK_WAIT_SECONDS):
+            return _index_rebuild(full=False, progress=False)
+    except IndexBuildBusy:
+        logger.info("an index build is running: the refresh is scheduled again")
+        index_refresh_soon()
+        return None
 
 
 def index_searchable_since() -> dict:

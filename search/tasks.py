@@ -20,9 +20,10 @@ def embed_image_task(image_id: int) -> None:
 
 
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
-def index_refresh_task() -> int:
+def index_refresh_task() -> int | None:
     """The debounced incremental update that makes new visible images searchable within a minute."""
-    return indexing.index_refresh().pk
+    build = indexing.index_refresh()
+    return build.pk if build else None
 
 
 @shared_task(acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)

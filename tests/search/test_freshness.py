@@ -69,3 +69,15 @@ def test_a_broker_outage_leaves_no_stale_schedule(search_settings, monkeypatch):
     monkeypatch.setattr("search.tasks.index_refresh_task.apply_async", down)
     assert indexing.index_refresh_soon() is False
     assert cache.get(indexing._REFRESH_KEY) is None  # the next image tries again
+
+
+def test_a_refresh_does_not_queue_behind_a_running_build_it_schedules_itself_again(search_settings, add_image, monkeypatch):
+    add_image("acne")
+    indexing.index_rebuild()
+    scheduled = []
+    monkeypatch.setattr("search.tasks.index_refresh_task.apply_async", lambda **kw: scheduled.append(kw))
+    monkeypatch.setattr(indexing, "REFRESH_LOCK_WAIT_SECONDS", 0.2)
+    with indexing.index_build_lock():  # a build is running
+        assert indexing.index_refresh() is None
+    assert len(scheduled) == 1
+    assert indexing.index_refresh().status == "succeeded"
