@@ -43,7 +43,11 @@ def test_text_search_shows_badged_synthetic_results(page, indexed_atlas, shot):
     page.get_by_label("Search words").fill("melanoma on dark skin")
     page.get_by_label("Search words").press("Enter")
     expect(page.locator(".interpreted")).to_contain_text("melanoma")
-    expect(page.locator(".results figure.thumb")).to_have_count(5)
+    # the words rank melanoma first (a boost): its five images lead, the other conditions follow
+    thumbs = page.locator(".results figure.thumb")
+    for index in range(5):
+        expect(thumbs.nth(index).locator(".thumb-condition")).to_have_text("Melanoma")
+    expect(thumbs.nth(5).locator(".thumb-condition")).not_to_have_text("Melanoma")
     assert assert_synthetic_thumbnails_badged(page) == 1
     # skin-tone words rank the dark-skin (VI) image first
     expect(page.locator(".results figure.thumb").first.locator("figcaption")).to_contain_text("Type VI")
