@@ -111,6 +111,10 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def ready(self) -> bool:
+        """The worker logged that it consumes (its boot imports torch: minutes on a loaded machine)."""
+        return self.log.exists() and " ready." in self.log.read_text(errors="replace")
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
@@ -137,6 +141,8 @@ def world(source, tmp_path, tmp_path_factory, settings, media_root, broker):
     def start(name: str) -> Worker:
         worker = Worker(name, db, media_root, tmp_path)
         workers.append(worker)
+        # Deadlines below time the work, not the boot: wait for the worker to be up first.
+        _wait(worker.ready, timeout=900, what=f"worker {name} to start", workers=[worker])
         return worker
 
     db = SharedDatabase(tmp_path)
