@@ -131,6 +131,11 @@ def test_report_never_uses_synthetic_images_as_real(tiny_world, source):
     data = _report()
     held = [r for r in quality.real_records() if r.split == "eval"]
     assert data["n_layouts"] == len(held)  # the synthetic image is neither a layout nor a real reference
+    out = io.StringIO()
+    call_command("evaluate_gan", "--report", "--seeds", "2", stdout=out)  # the table for people
+    text = out.getvalue()
+    assert f"held-out layouts: {len(held)}" in text and "GAN-test synthetic top-1" in text
+    assert "tone within one, requested type 6" in text and "per condition: real top-1" in text
 
 
 @pytest.mark.django_db
