@@ -30,10 +30,15 @@ from generation.serializers import (
 )
 
 
+_CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Refused in the atlas's present state: no checkpoint, nothing to generate.")}
+
+
 def _refused(exc: GapError) -> ApiError:
+    """Input is checked by the serializers; what the service still refuses depends on the
+    state of the atlas (no checkpoint, nothing left to generate, a job already over): 409."""
     if isinstance(exc, JobNotActive):
         return ApiError("not_active", str(exc), status=409)
-    return ApiError("gap_refused", str(exc))
+    return ApiError("gap_refused", str(exc), status=409)
 
 
 def _job_data(request: Request, job: GenerationJob) -> dict:
@@ -47,7 +52,7 @@ class GapPlanView(APIView):
     @extend_schema(
         summary="Plan gap filling: the cells below target and what would be generated",
         parameters=[GapPolicySerializer],
-        responses=GapPlanSerializer,
+        responses={200: GapPlanSerializer, **_CONFLICT},
     )
     def get(self, request: Request) -> Response:
         try:
@@ -80,7 +85,7 @@ class GenerationJobListView(generics.ListAPIView):
     @extend_schema(
         summary="Start a gap-filling job (plan, then generate on the GPU queue)",
         request=GenerationJobCreateSerializer,
-        responses={201: GenerationJobSerializer},
+        responses={201: GenerationJobSerializer, **_CONFLICT},
     )
     def post(self, request: Request) -> Response:
         params = checked(GenerationJobCreateSerializer, request.data)

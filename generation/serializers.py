@@ -8,21 +8,29 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from atlas.api.serializers import SKIN_TYPE_CHOICES, Repeated
+from atlas.api.serializers import SKIN_TYPE_CHOICES, ConditionSlugField, QueryParamsSerializer, Repeated, StrictBooleanField
 from generation.gaps import GapPolicy
 
 
-class GapPolicySerializer(serializers.Serializer):
+class GapPolicySerializer(QueryParamsSerializer):
     target = serializers.IntegerField(min_value=1, max_value=10_000, help_text="At least this many images per cell.")
     condition = Repeated(
-        child=serializers.SlugField(max_length=64), required=False, max_length=50, help_text="Condition slugs; none = all."
+        child=ConditionSlugField(), required=False, max_length=50, help_text="Condition slugs; none = all."
     )
     fitzpatrick = Repeated(
         child=serializers.ChoiceField(choices=SKIN_TYPE_CHOICES), required=False, max_length=6, help_text="Skin types; none = 1-6."
     )
     max_synthetic_share = serializers.FloatField(
-        min_value=0, max_value=1, required=False, allow_null=True, help_text="Cap on synthetic / all images of a cell."
+        min_value=0, max_value=1, required=False, help_text="Cap on synthetic / all images of a cell; leave out for none."
     )
+
+    def validate_condition(self, value: list[str]) -> list[str]:
+        from atlas.models import Condition
+
+        unknown = sorted(set(value) - set(Condition.objects.filter(slug__in=value).values_list("slug", flat=True)))
+        if unknown:
+            raise serializers.ValidationError(f"unknown condition: {', '.join(unknown)} (see /api/v1/conditions/)")
+        return value
 
     def policy(self) -> GapPolicy:
         data = self.validated_data
@@ -38,7 +46,7 @@ class GapPolicySerializer(serializers.Serializer):
 class GenerationJobCreateSerializer(GapPolicySerializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, help_text="Default: random.")
     batch_size = serializers.IntegerField(min_value=1, max_value=256, required=False)
-    vary_size = serializers.BooleanField(default=True, help_text="Vary the lesion box size per sample.")
+    vary_size = StrictBooleanField(default=True, help_text="Vary the lesion box size per sample.")
 
 
 class PlanCellSerializer(serializers.Serializer):

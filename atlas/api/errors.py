@@ -8,6 +8,7 @@ stay thin; Django's own 400/403/404/500 pages answer in the same shape under /ap
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -84,6 +85,44 @@ def _json(request: HttpRequest, status_code: int, code: str, message: str) -> Js
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
+
+
+_CODES = {400: "bad_request", 403: "permission_denied", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+          500: "server_error"}
+_KEPT_HEADERS = ("Allow", "Retry-After")
+
+
+class ApiErrorPagesMiddleware:
+    """Under /api/ every error answers in the API's shape, DEBUG on or off.
+
+    The handlers below cover DEBUG off; with DEBUG on Django answers its debug pages instead
+    (e.g. the HTML 404 for an id that does not match a route), which a generated client cannot
+    read. This replaces any non-JSON error answer under /api/ with the JSON one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or not _is_api(request) or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        status_code = response.status_code
+        code = _CODES.get(status_code, "error")
+        replacement = _json(request, status_code, code, _MESSAGES.get(code, "The request failed."))
+        for header in _KEPT_HEADERS:
+            if header in response:
+                replacement[header] = response[header]
+        return replacement
+
+
+_MESSAGES = {
+    "bad_request": "The request could not be understood.",
+    "permission_denied": "You do not have permission to perform this action.",
+    "not_found": "No API resource at this address.",
+    "method_not_allowed": "This method is not allowed here.",
+    "too_large": "The body is over the upload limit.",
+    "server_error": "Something went wrong on our side; it has been logged.",
+}
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

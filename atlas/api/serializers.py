@@ -6,17 +6,19 @@ They hold no business logic: views pass checked input to one service or selector
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from atlas.filters import FilterError, ImageFilters, ImageFilterSet, filters_parse
+from atlas.filters import SKIN_TYPE_VALUES, FilterError, ImageFilters, ImageFilterSet, filters_parse
 from atlas.licences import licence_get
 from atlas.models import ExportJob, Image
 from atlas.provenance import public_provenance
 from atlas.services.ingestion import Box
+from search.query import _CONTROL as _SEARCH_CONTROL
 from atlas.skin import FITZPATRICK_CHOICES
 
 SKIN_TYPE_CHOICES = FITZPATRICK_CHOICES
@@ -32,12 +34,14 @@ def checked(serializer_class, data, **kwargs):
 
 
 class Repeated(serializers.ListField):
-    """A repeatable query parameter (?fitzpatrick=5&fitzpatrick=6); commas also separate values."""
+    """A repeatable query parameter (?fitzpatrick=5&fitzpatrick=6); commas also separate values.
+
+    An empty value (`condition=`, `condition=a,,b`) is refused, like every empty parameter."""
 
     def get_value(self, dictionary):
         if not hasattr(dictionary, "getlist"):
             return super().get_value(dictionary)
-        values = [part for value in dictionary.getlist(self.field_name) for part in str(value).split(",") if part != ""]
+        values = [part for value in dictionary.getlist(self.field_name) for part in str(value).split(",")]
         return values if values else serializers.empty
 
 
@@ -45,22 +49,107 @@ def _described(name: str) -> str:
     return ImageFilterSet.base_filters[name].extra["help_text"]
 
 
-class ImageFilterSerializer(serializers.Serializer):
+class ConditionSlugField(serializers.SlugField):
+    """A condition's slug. The schema lists the conditions that exist when it is generated
+    (atlas.api.schema), since an unknown one is refused (400)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=64, **kwargs)
+
+
+class SourceSlugField(serializers.SlugField):
+    """A source's slug; the schema lists the sources that exist, as for conditions."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=64, **kwargs)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false (JSON booleans, or those words in a query string or form), as the schema's
+    `boolean` says; DRF's own also takes 1/0, yes/no, on/off."""
+
+    def to_internal_value(self, data) -> bool:
+        if isinstance(data, bool):
+            return data
+        if data in ("true", "True"):
+            return True
+        if data in ("false", "False"):
+            return False
+        self.fail("invalid", input=data)  # 0 and 1 too: `0 == False` must not sneak through a set
+
+
+class QueryParamsSerializer(serializers.Serializer):
+    """Query strings and form bodies: a parameter given with an empty value (`source=`) is
+    refused instead of being read as absent, so the API does what the schema says (a minimum
+    length, an enum, an integer): leave a parameter out to not use it."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            empty = [
+                name for name, field in self.fields.items()
+                if name in data and not getattr(field, "allow_blank", False)
+                and any(str(value).strip() == "" for value in data.getlist(name))
+            ]  # fmt: skip
+            if empty:
+                raise serializers.ValidationError({name: ["This parameter is empty; leave it out instead."] for name in empty})
+        elif isinstance(data, dict):
+            # JSON carries types: 5 is not "5" and "0" is not 0, as the schema says (DRF converts).
+            wrong = [name for name, field in self.fields.items() if name in data and not _json_type_fits(field, data[name])]
+            if wrong:
+                raise serializers.ValidationError({name: ["Wrong JSON type; see the schema."] for name in wrong})
+        return super().to_internal_value(data)
+
+
+def _json_type_fits(field: serializers.Field, value) -> bool:
+    if value is None:
+        return True  # allow_null decides
+    if isinstance(field, serializers.ListField):
+        return isinstance(value, list) and all(_json_type_fits(field.child, item) for item in value)
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.ChoiceField):
+        # Skin types are written "5" in query strings and 5 in JSON (docs/api.md): both fit.
+        fits_int = isinstance(value, int) and not isinstance(value, bool) and str(value) in field.choice_strings_to_values
+        return fits_int or any(type(value) is type(choice) for choice in field.choices)
+    if isinstance(field, serializers.IntegerField):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(field, serializers.FloatField):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(field, serializers.CharField):
+        return isinstance(value, str)
+    return True
+
+
+class ImageFilterSerializer(QueryParamsSerializer):
     """The image filters, as the schema shows them; atlas/filters.py (the one FilterSet) checks and applies them."""
 
-    # Plain strings here: the FilterSet alone decides what is valid (and names every bad field).
-    condition = Repeated(child=serializers.CharField(max_length=64), required=False, max_length=50, help_text=_described("condition"))
-    fitzpatrick = Repeated(child=serializers.CharField(max_length=7), required=False, max_length=7, help_text=_described("fitzpatrick"))
-    origin = serializers.CharField(max_length=16, required=False, help_text=_described("origin"))
-    source = serializers.CharField(max_length=64, required=False, help_text=_described("source"))
+    # Typed as the FilterSet accepts them, so the schema tells the truth (enums of the conditions
+    # and sources that exist, the skin-type values); the FilterSet still decides and applies.
+    condition = Repeated(child=ConditionSlugField(), required=False, max_length=50, help_text=_described("condition"))
+    fitzpatrick = Repeated(
+        child=serializers.ChoiceField(choices=SKIN_TYPE_VALUES), required=False, max_length=7, help_text=_described("fitzpatrick")
+    )
+    origin = serializers.ChoiceField(choices=Image.Origin.choices, required=False, help_text=_described("origin"))
+    source = SourceSlugField(required=False, help_text=_described("source"))
     licence = serializers.CharField(max_length=64, required=False, help_text=_described("licence"))
 
-    def validate(self, attrs: dict) -> dict:
+    def to_internal_value(self, data):
+        # The FilterSet's errors and the fields' own, together: every bad field is named.
+        filter_errors: dict = {}
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)  # DRF's own answer: "expected a dictionary"
         try:
-            self._filters = filters_parse(self.initial_data)
+            self._filters = filters_parse(data)
         except FilterError as exc:
-            raise serializers.ValidationError(exc.errors) from None
-        return attrs
+            filter_errors = exc.errors
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            raise serializers.ValidationError({**filter_errors, **details}) from None
+        if filter_errors:
+            raise serializers.ValidationError(filter_errors)
+        return value
 
     def filters(self) -> ImageFilters:
         return self._filters
@@ -68,13 +157,24 @@ class ImageFilterSerializer(serializers.Serializer):
 
 class SearchParamsSerializer(ImageFilterSerializer):
     k = serializers.IntegerField(min_value=1, max_value=settings.SEARCH_MAX_K, default=20, help_text="How many hits.")
-    diversify = serializers.BooleanField(
+    diversify = StrictBooleanField(
         default=False, help_text="Round-robin over skin types: the condition shown on every tone."
     )
 
 
+# What search refuses in a query (search.query: control characters; nothing but spaces) as a
+# pattern, derived from its own expression so the schema cannot drift from it.
+_CONTROL_CLASS = _SEARCH_CONTROL.pattern[1:-1]
+SEARCH_TEXT_PATTERN = rf"^[^{_CONTROL_CLASS}]*[^\s{_CONTROL_CLASS}][^{_CONTROL_CLASS}]*$"
+
+
+@extend_schema_field({"type": "string", "maxLength": settings.SEARCH_MAX_QUERY_CHARS, "pattern": SEARCH_TEXT_PATTERN})
+class SearchTextField(serializers.CharField):
+    """Free text; the schema carries the pattern of what search accepts."""
+
+
 class TextSearchParamsSerializer(SearchParamsSerializer):
-    q = serializers.CharField(
+    q = SearchTextField(
         max_length=settings.SEARCH_MAX_QUERY_CHARS, help_text="Free text; condition names, everyday phrases and skin-tone words rank those images first."
     )
 
@@ -91,13 +191,14 @@ class RegionSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
 
 
-class UploadSerializer(serializers.Serializer):
+class UploadSerializer(QueryParamsSerializer):
     file = serializers.FileField(help_text="JPEG, PNG or WebP. Metadata (EXIF, GPS) is stripped on ingestion.")
-    condition = serializers.SlugField(max_length=64)
-    source = serializers.SlugField(max_length=64, help_text="Slug of a source a curator created.")
-    fitzpatrick_type = serializers.ChoiceField(choices=SKIN_TYPE_CHOICES, required=False, allow_null=True)
+    condition = ConditionSlugField()
+    source = SourceSlugField(help_text="Slug of a source a curator created.")
+    # Multipart has no null: leave these out when unknown (an empty value is refused).
+    fitzpatrick_type = serializers.ChoiceField(choices=SKIN_TYPE_CHOICES, required=False, help_text="Leave out: unknown.")
     fitzpatrick_label_source = serializers.ChoiceField(choices=Image.LabelSource.choices, required=False, allow_blank=True)
-    monk_tone = serializers.IntegerField(min_value=1, max_value=10, required=False, allow_null=True)
+    monk_tone = serializers.IntegerField(min_value=1, max_value=10, required=False, help_text="Leave out: unknown.")
     body_site = serializers.CharField(max_length=80, required=False, allow_blank=True)
     licence = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="Default: the source's.")
     attribution = serializers.CharField(max_length=500, required=False, allow_blank=True)
@@ -124,8 +225,8 @@ class UploadSerializer(serializers.Serializer):
 
 
 class ExportCreateSerializer(ImageFilterSerializer):
-    commercial = serializers.BooleanField(default=False, help_text="The images will be used commercially.")
-    derivatives = serializers.BooleanField(
+    commercial = StrictBooleanField(default=False, help_text="The images will be used commercially.")
+    derivatives = StrictBooleanField(
         default=False, help_text="The images will be modified (cropped, annotated, remixed) and shared."
     )
 

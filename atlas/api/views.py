@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -121,7 +121,7 @@ class SearchView(APIView):
     # Searching by photo is a read: open to everyone, like text search, with its own lower
     # rates on top (photo / anon_photo, shared with the web page's photo search).
     permission_classes = [permissions.AllowAny]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]  # a file travels in multipart only
 
     def get_throttles(self):
         throttles = super().get_throttles()
@@ -172,7 +172,7 @@ class SimilarView(APIView):
 
 class UploadView(APIView):
     permission_classes = [Contributor]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]  # a file travels in multipart only
 
     @extend_schema(
         summary="Upload an image (contributors): stored through the one ingestion path",

@@ -281,6 +281,8 @@ CELERY_BEAT_SCHEDULE["search-nightly-reindex"] = {
 INSTALLED_APPS += ["corsheaders", "drf_spectacular", "drf_spectacular_sidecar"]
 # CORS answers only /api/ and only for the listed platform origins (e.g. https://course.example.org).
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware")
+# JSON errors under /api/ even with DEBUG on (Django's debug pages otherwise).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "atlas.api.errors.ApiErrorPagesMiddleware")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_EXPOSE_HEADERS = ["Retry-After"]

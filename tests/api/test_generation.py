@@ -54,8 +54,8 @@ def test_a_job_runs_end_to_end_on_the_eager_queue(staff, django_capture_on_commi
         ({"target": 0}, 400, "invalid"),
         ({"target": 2, "fitzpatrick": [7]}, 400, "invalid"),
         ({"target": 2, "max_synthetic_share": 1.5}, 400, "invalid"),
-        ({"target": 2, "condition": ["nope"]}, 400, "gap_refused"),
-        ({"target": 1, "condition": ["melanoma"], "fitzpatrick": [1]}, 400, "gap_refused"),  # nothing to do
+        ({"target": 2, "condition": ["nope"]}, 400, "invalid"),
+        ({"target": 1, "condition": ["melanoma"], "fitzpatrick": [1]}, 409, "gap_refused"),  # nothing to do
     ],
 )
 def test_bad_jobs_are_refused_and_write_nothing(staff, body, status, code):
