@@ -66,7 +66,8 @@ class TrainConfig:
     condition_weight: float = 0.5  # each image classified among the condition names through the text tower
     balance: float = 0.5  # draw weight = (images of its condition)^-balance x (images of its skin type)^-balance
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    cpu_budget_seconds: float = 0  # stop early (and save) past this much training CPU time; 0 = no limit
+    cpu_budget_seconds: float = 0  # the run's CPU-time budget: the lr decays within it, then training stops and saves
+    wall_budget_seconds: float = 0  # the same for wall-clock time (a shared machine); 0 = no limit
     device: str = "cpu"  # "cuda" to fine-tune a large checkpoint on a GPU; augmentation stays on the CPU
 
 
@@ -322,48 +323,65 @@ def train(
     steps_per_epoch = max(1, len(train_set) // batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config.warmup_steps, total_steps))
     generator = torch.Generator().manual_seed(config.seed)
+
+    def budget_used(step: int) -> float:
+        """Share of the run done: by steps, or by CPU or wall time when a budget says so."""
+        shares = [step / total_steps]
+        if config.cpu_budget_seconds:
+            shares.append((time.process_time() - cpu_started) / config.cpu_budget_seconds)
+        if config.wall_budget_seconds:
+            shares.append((time.monotonic() - started) / config.wall_budget_seconds)
+        return max(shares)
+
+    def batch_loss(index) -> dict:
+        images = ((augment(pixels[index], size, generator, config.augment) - mean) / std).to(device)
+        labels, pair_groups = condition_of[index].to(device), groups[index].to(device)
+        choice = torch.randint(0, tokens.shape[1], (len(index),), generator=generator)
+        # (image features, text features, logit scale[, logit bias]): normalised features.
+        image_features, text_features, logit_scale = model(images, tokens[index, choice].to(device))[:3]
+        parts = {"clip": clip_loss(image_features, text_features, logit_scale, pair_groups if config.label_targets else None)}
+        if config.supcon_weight:
+            parts["supcon"] = config.supcon_weight * supcon_loss(image_features, labels, config.supcon_temperature)
+        if config.condition_weight:
+            prototypes = model.encode_text(condition_tokens, normalize=True)
+            logits = logit_scale * image_features @ prototypes.T
+            parts["condition"] = config.condition_weight * torch.nn.functional.cross_entropy(logits, labels)
+        return parts
 
     losses: list[float] = []
     terms: dict[str, list[float]] = {"clip": [], "supcon": [], "condition": []}
-    stopped_early = ""
+    stopped_early, step = "", 0
     model.train()
     for epoch in tqdm(range(config.epochs), desc="training", unit="epoch", disable=not progress):
-        sums = {"total": 0.0, "clip": 0.0, "supcon": 0.0, "condition": 0.0}
+        sums, done = {"total": 0.0, "clip": 0.0, "supcon": 0.0, "condition": 0.0}, 0
         for _ in range(steps_per_epoch):
-            index = torch.multinomial(weights, batch_size, replacement=False, generator=generator)
-            images = ((augment(pixels[index], size, generator, config.augment) - mean) / std).to(device)
-            labels, pair_groups = condition_of[index].to(device), groups[index].to(device)
-            choice = torch.randint(0, tokens.shape[1], (len(index),), generator=generator)
-            # (image features, text features, logit scale[, logit bias]): normalised features.
-            image_features, text_features, logit_scale = model(images, tokens[index, choice].to(device))[:3]
-            parts = {
-                "clip": clip_loss(image_features, text_features, logit_scale, pair_groups if config.label_targets else None)
-            }
-            if config.supcon_weight:
-                parts["supcon"] = config.supcon_weight * supcon_loss(image_features, labels, config.supcon_temperature)
-            if config.condition_weight:
-                prototypes = model.encode_text(condition_tokens, normalize=True)
-                logits = logit_scale * image_features @ prototypes.T
-                parts["condition"] = config.condition_weight * torch.nn.functional.cross_entropy(logits, labels)
+            # The cosine decay follows the budget too, so a slow machine still anneals in time.
+            used = budget_used(step)
+            if used >= 1.0 and step > 0:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * _lr_factor(step, config.warmup_steps, used)
+            parts = batch_loss(torch.multinomial(weights, batch_size, replacement=False, generator=generator))
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
             with torch.no_grad():  # CLIP's clamp: a temperature past 100 makes training unstable
                 model.logit_scale.clamp_(0, math.log(100))
+            step, done = step + 1, done + 1
             sums["total"] += loss.item()
             for name, value in parts.items():
                 sums[name] += value.item()
-        losses.append(sums["total"] / steps_per_epoch)
+        losses.append(sums["total"] / done)
         for name in terms:
-            terms[name].append(round(sums[name] / steps_per_epoch, 4))
+            terms[name].append(round(sums[name] / done, 4))
         logger.info("epoch %d loss %.4f (%s)", epoch + 1, losses[-1], ", ".join(f"{k} {v[-1]:.3f}" for k, v in terms.items()))
-        used = time.process_time() - cpu_started
-        if config.cpu_budget_seconds and used > config.cpu_budget_seconds and epoch + 1 < config.epochs:
-            stopped_early = f"after epoch {epoch + 1} of {config.epochs}: {used:.0f} CPU-seconds > budget {config.cpu_budget_seconds:.0f}"
+        if step < total_steps and budget_used(step) >= 1.0:
+            stopped_early = (
+                f"at step {step} of {total_steps} (epoch {epoch + 1} of {config.epochs}): the budget was spent "
+                f"({time.process_time() - cpu_started:.0f} CPU-s, {time.monotonic() - started:.0f} s)"
+            )
             logger.warning("training stopped early %s", stopped_early)
             break
 
@@ -426,11 +444,9 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+def _lr_factor(step: int, warmup: int, progress: float) -> float:
+    """Linear warmup over `warmup` steps, times a cosine decay over the run's progress (0..1)."""
+    return min(1.0, (step + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def save_checkpoint(model, out_path: Path, *, metadata: dict, half: bool = True) -> dict:

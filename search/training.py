@@ -46,12 +46,14 @@ def clip_model_train(
     model_name: str = "",
     lr: float | None = None,
     device: str = "",
+    max_minutes: float | None = None,
 ):
     """Train the open_clip search model on the catalogue and save it where settings load it from.
 
     `init` starts from a local open_clip checkpoint of `model_name` (default SEARCH_CLIP_MODEL)
     instead of random weights, at a fine-tuning learning rate unless `lr` says otherwise.
     `device` "cuda" trains on a GPU (default: the CPU, which is how the demo model is made).
+    `max_minutes` is a wall-clock budget: the learning rate decays within it, then training stops.
     """
     from pathlib import Path
 
@@ -60,7 +62,10 @@ def clip_model_train(
 
     if lr is None and init:
         lr = FINETUNE_LR
-    config = make_config(preset, epochs=epochs, model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr, device=device or None)
+    config = make_config(
+        preset, epochs=epochs, model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr, device=device or None,
+        wall_budget_seconds=max_minutes * 60 if max_minutes else None,
+    )
     samples = clip_samples()
     if len(samples) < 2:
         raise SearchUnavailable(f"the catalogue has {len(samples)} public images; train_clip needs some (run seed_demo)")

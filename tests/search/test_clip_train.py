@@ -198,8 +198,16 @@ def test_the_convolutional_model_trains_and_loads_through_the_encoder(tmp_path):
 def test_a_cpu_budget_stops_training_early_and_still_saves(tmp_path):
     config = TrainConfig(model_name=MODEL, epochs=50, batch_size=8, warmup_steps=1, holdout_fraction=0.0, threads=1, cpu_budget_seconds=1e-9)
     result = train(_toy_samples(), config=config, out_path=tmp_path / "clip.pt", progress=False)
-    assert len(result.metadata["epoch_losses"]) == 1 and "after epoch 1 of 50" in result.metadata["stopped_early"]
+    assert len(result.metadata["epoch_losses"]) == 1 and "at step 1 of 100 (epoch 1 of 50)" in result.metadata["stopped_early"]
     assert (tmp_path / "clip.pt").exists()
+
+
+def test_the_learning_rate_warms_up_then_decays_with_the_budget():
+    from search.clip_train import _lr_factor
+
+    assert _lr_factor(0, 10, 0.0) == pytest.approx(0.1) and _lr_factor(9, 10, 0.0) == pytest.approx(1.0)
+    assert _lr_factor(50, 10, 0.5) == pytest.approx(0.5) and _lr_factor(50, 10, 1.0) == pytest.approx(0.0)
+    assert _lr_factor(50, 10, 0.9) < _lr_factor(50, 10, 0.2)
 
 
 def _state(path):

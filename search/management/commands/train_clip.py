@@ -20,13 +20,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--model", default="", help="open_clip model name (default: settings.SEARCH_CLIP_MODEL).")
         parser.add_argument("--device", default="", help="cpu (default) or cuda: fine-tuning a large checkpoint wants a GPU.")
+        parser.add_argument(
+            "--max-minutes", type=float, default=None, help="Wall-clock budget: the learning rate decays within it, then training stops."
+        )
         parser.add_argument("--lr", type=float, default=None, help="Peak learning rate (default: the preset's; 1e-5 with --init).")
 
-    def handle(self, *args, preset: str, epochs: int | None, out: str, init: str, model: str, lr: float | None, device: str, **options) -> None:
+    def handle(self, *args, preset: str, epochs: int | None, out: str, init: str, model: str, lr: float | None, device: str, max_minutes: float | None, **options) -> None:
         command = "python manage.py train_clip " + " ".join(sys.argv[2:])
         try:
             result = clip_model_train(
-                preset=preset, epochs=epochs, out=out, command=command.strip(), init=init, model_name=model, lr=lr, device=device
+                preset=preset, epochs=epochs, out=out, command=command.strip(), init=init, model_name=model, lr=lr, device=device,
+                max_minutes=max_minutes,
             )
         except (SearchUnavailable, ValueError) as exc:
             raise CommandError(str(exc)) from None
