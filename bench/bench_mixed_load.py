@@ -4,7 +4,7 @@ Starts, in a scratch var dir: PostgreSQL database `atlas_ops_bench` (dropped and
 a private Redis on a free port (the machine's 6379 is left alone), gunicorn with
 scripts/gunicorn.conf.py, a `default,indexing` worker and a `generation` worker (-c 1,
 prefetch 1) - the processes of the Procfile. The catalogue is the demo atlas (`seed_demo`),
-the search model a random-init atlas-clip-tiny (speed does not depend on the weights), the GAN
+the search model a random-init SEARCH_CLIP_MODEL (speed does not depend on the weights), the GAN
 a 64x64 generator trained for two steps. Then N clients (threads) send, for --duration
 seconds, a mix of: browse pages, text searches (page and API), API uploads of new images, a
 static file (the baseline: gunicorn + WhiteNoise, no database), and one gap-filling job
@@ -51,7 +51,7 @@ from pathlib import Path
 from search.encoder import register_model_configs
 from search.clip_train import save_checkpoint
 register_model_configs(); torch.manual_seed(0)
-save_checkpoint(open_clip.create_model("atlas-clip-tiny"), Path(settings.SEARCH_CLIP_PRETRAINED), metadata={"note": "bench: random init"})
+save_checkpoint(open_clip.create_model(settings.SEARCH_CLIP_MODEL), Path(settings.SEARCH_CLIP_PRETRAINED), metadata={"note": "bench: random init"})
 from search.indexing import index_rebuild
 build = index_rebuild(full=True)
 from tests.generation.gaps_helpers import tiny_checkpoint
@@ -163,7 +163,7 @@ def embedding_cost() -> None:
     torch.set_num_threads(1)
     register_model_configs()
     images = [Image.fromarray(np.random.default_rng(i).integers(0, 256, (256, 256, 3), dtype=np.uint8)) for i in range(64)]
-    for name in ("atlas-clip-tiny", "ViT-B-32"):
+    for name in ("atlas-clip-tiny", "atlas-clip-rn", "ViT-B-32"):
         model, _, preprocess = open_clip.create_model_and_transforms(name)
         model.eval()
         with torch.no_grad():

@@ -74,7 +74,7 @@ def _normalise(features) -> np.ndarray:
 
 
 def register_model_configs() -> None:
-    """Make our JSON configs (atlas-clip-tiny, ...) known to open_clip; idempotent."""
+    """Make our JSON configs (atlas-clip-rn, atlas-clip-tiny) known to open_clip; idempotent."""
     import open_clip
 
     if not any(name in open_clip.list_models() for name in _our_config_names()):

@@ -230,8 +230,8 @@ CELERY_BEAT_SCHEDULE["generation-recover-jobs"] = {
 # The open_clip model: a config name and its weights (a local checkpoint path, or a hub tag
 # already in the local cache; nothing is downloaded). The default is the small model that
 # `manage.py train_clip --preset fast` trains on the catalogue (docs/search.md).
-SEARCH_CLIP_MODEL = env_str("SEARCH_CLIP_MODEL", "atlas-clip-tiny")
-SEARCH_CLIP_PRETRAINED = env_str("SEARCH_CLIP_PRETRAINED", str(VAR_DIR / "search" / "clip" / "atlas-clip-tiny.pt"))
+SEARCH_CLIP_MODEL = env_str("SEARCH_CLIP_MODEL", "atlas-clip-rn")
+SEARCH_CLIP_PRETRAINED = env_str("SEARCH_CLIP_PRETRAINED", str(VAR_DIR / "search" / "clip" / "atlas-clip-rn.pt"))
 SEARCH_CLIP_DEVICE = env_str("SEARCH_CLIP_DEVICE", "auto")  # auto = CUDA when present
 SEARCH_EMBED_BATCH_SIZE = env_int("SEARCH_EMBED_BATCH_SIZE", 64, minimum=1)
 # Torch CPU threads in a process that loads the encoder (0 = torch's default, all cores). One
@@ -255,10 +255,10 @@ SEARCH_MAX_K = env_int("SEARCH_MAX_K", 200, minimum=1)
 # match" and shows the closest images apart. Text and photo scores live on different scales, so
 # each has its own; both depend on the model. Calibrated by `bench/calibrate_floor.py` on the
 # held-out split (docs/experiments.md, "Relevance floor"); 0 turns a floor off. The defaults are
-# the shipped demo model's (atlas-clip-tiny@5650720e351d, keeping 95% of in-domain queries):
+# the shipped demo model's (atlas-clip-rn@40cefa737b8f, keeping 95% of in-domain queries):
 # re-run the calibration whenever the model changes.
-SEARCH_FLOOR_TEXT = env_float("SEARCH_FLOOR_TEXT", 0.644, minimum=-1.0, maximum=1.0)
-SEARCH_FLOOR_IMAGE = env_float("SEARCH_FLOOR_IMAGE", 0.930, minimum=-1.0, maximum=1.0)
+SEARCH_FLOOR_TEXT = env_float("SEARCH_FLOOR_TEXT", 0.632, minimum=-1.0, maximum=1.0)
+SEARCH_FLOOR_IMAGE = env_float("SEARCH_FLOOR_IMAGE", 0.791, minimum=-1.0, maximum=1.0)
 # Freshness: an image that becomes visible is embedded at once (indexing queue) and added to the
 # live index by one incremental update this many seconds later; every image made visible in
 # between joins that update (debounce). Searchable within delay + build time (~seconds).

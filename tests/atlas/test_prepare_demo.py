@@ -81,7 +81,7 @@ def test_the_shipped_condition_classifier_is_installed_only_when_the_data_matche
     assert "present" in quality.demo_classifier_ensure(train_if_stale=False)
 
 
-@pytest.mark.parametrize("path", [DEMO_CHECKPOINT, search_services.DEMO_MODEL_DIR / "atlas-clip-tiny.pt", quality.DEMO_CLASSIFIER])
+@pytest.mark.parametrize("path", [DEMO_CHECKPOINT, search_services.DEMO_MODEL_DIR / "atlas-clip-rn.pt", quality.DEMO_CLASSIFIER])
 def test_shipped_demo_models_describe_how_they_were_made(path):
     meta = json.loads(path.with_suffix(".json").read_text())
     assert path.stat().st_size < 10 * 1024 * 1024
