@@ -142,7 +142,7 @@ def test_spectral_discriminator_and_all_layer_feature_matching():
     assert len(feats) == 2 and len(feats[0]) == 4  # every conv block (n_layers + 1) of every scale
     from generation.losses import feature_matching
 
-    assert float(feature_matching(feats, feats)) == 0.0
+    assert float(feature_matching(feats, feats).detach()) == 0.0
     moved = [[f + 1 for f in scale] for scale in feats]
     assert float(feature_matching(moved, feats)) == pytest.approx(1.0)
 

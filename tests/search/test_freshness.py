@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import pytest
+from django.db import connection
 from django.core.cache import cache
 
 from atlas.models import Condition
@@ -14,6 +18,31 @@ from search.query import search_text
 from tests.conftest import make_image_bytes
 
 pytestmark = pytest.mark.django_db
+
+
+@contextlib.contextmanager
+def _build_running_elsewhere():
+    """Hold the build lock from another thread, so from another database session: on
+    PostgreSQL a session's advisory locks are re-entrant, so holding it in the test's own
+    session would not block the refresh the way another worker's build does."""
+    held, release = threading.Event(), threading.Event()
+
+    def build() -> None:
+        try:
+            with indexing.index_build_lock():
+                held.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    try:
+        assert held.wait(timeout=60), "the other build never took the lock"
+        yield
+    finally:
+        release.set()
+        worker.join(timeout=60)
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +106,7 @@ def test_a_refresh_does_not_queue_behind_a_running_build_it_schedules_itself_aga
     scheduled = []
     monkeypatch.setattr("search.tasks.index_refresh_task.apply_async", lambda **kw: scheduled.append(kw))
     monkeypatch.setattr(indexing, "REFRESH_LOCK_WAIT_SECONDS", 0.2)
-    with indexing.index_build_lock():  # a build is running
+    with _build_running_elsewhere():
         assert indexing.index_refresh() is None
     assert len(scheduled) == 1
     assert indexing.index_refresh().status == "succeeded"
