@@ -344,7 +344,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"FitzpatrickTypeEnum": "atlas.skin.FITZPATRICK_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {"FitzpatrickTypeEnum": "atlas.skin.FITZPATRICK_CHOICES",
+                            "SkinTypeFilterEnum": "atlas.filters.SKIN_TYPE_VALUES"},
 }
 
 # --- Operations -------------------------------------------------------------------------
