@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 from pathlib import Path
 
@@ -30,22 +29,16 @@ from PIL import Image as PILImage  # noqa: E402
 from PIL import ImageDraw  # noqa: E402
 
 from atlas.models import Image  # noqa: E402
-from atlas.services.ingestion import stored_image_pixels  # noqa: E402
-from generation import dataset as ds  # noqa: E402
 from generation import sample as smp  # noqa: E402
-from generation.crops import roi_crop  # noqa: E402
-from generation.semantic_map import Box, with_skin_type  # noqa: E402
+from generation.semantic_map import with_skin_type  # noqa: E402
+from generation.services import image_window_pair  # noqa: E402
 
 CONDITIONS = ("melanoma", "psoriasis", "vitiligo", "acne", "tinea-versicolor", "basal-cell-carcinoma",
               "eczema", "urticaria")
 
 
 def _crop(image: Image, window: int, size: int, vocabulary) -> tuple[PILImage.Image, dict]:
-    boxes = tuple(Box(r.x, r.y, r.width, r.height) for r in image.regions.all())
-    crop = roi_crop(stored_image_pixels(image.file.name), boxes, window=window, rng=random.Random(image.pk))
-    item = {"condition": image.condition.slug, "skin_type": image.fitzpatrick_type,
-            "boxes": [[b.x, b.y, b.width, b.height] for b in crop.boxes]}
-    real, sem = ds.render_pair(crop.image, item, size=size, vocabulary=vocabulary)
+    real, sem = image_window_pair(image, window=window, size=size, vocabulary=vocabulary)
     return PILImage.fromarray(real), {"map": sem}
 
 

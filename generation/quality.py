@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import random
-import shutil
 import threading
 import time
 from collections import defaultdict
@@ -29,6 +28,7 @@ import torch
 from django.conf import settings
 from PIL import Image as PILImage
 
+from atlas.demo.shipped import shipped_install
 from atlas.models import Image
 from atlas.services.ingestion import stored_image_pixels
 from atlas.services.skin_tone import calibration as skin_calibration
@@ -208,11 +208,7 @@ def demo_classifier_ensure(*, train_if_stale: bool = True) -> str:
         return f"condition classifier: {target.name} present"
     plan = clf_mod.TrainingPlan()
     catalogue = data_fingerprint(real_records(), catalogue_vocabulary(), _fingerprint_params(plan))
-    meta_path = DEMO_CLASSIFIER.with_suffix(".json")
-    if DEMO_CLASSIFIER.exists() and meta_path.exists() and json.loads(meta_path.read_text())["data_fingerprint"] == catalogue:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEMO_CLASSIFIER, target)
-        shutil.copyfile(meta_path, target.with_suffix(".json"))
+    if shipped_install(shipped=DEMO_CLASSIFIER, target=target, fingerprint=catalogue):
         return f"condition classifier: installed the shipped demo classifier (data fingerprint {catalogue[:16]} matches)"
     if not train_if_stale:
         return f"condition classifier: none for this catalogue (fingerprint {catalogue[:16]}); run {TRAIN_COMMAND}"

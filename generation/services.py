@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Count
 from PIL import Image as PILImage
 
+from atlas.demo.shipped import shipped_matches
 from atlas.models import Condition, Image
 from atlas.services.ingestion import stored_image_pixels
 from generation import dataset as ds
@@ -300,19 +301,25 @@ def _current_manifest_or_none() -> ds.Manifest | None:
         return None
 
 
+def image_window_pair(image: Image, *, window: int, size: int, vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """(real crop, its map) of one catalogue image with regions: an ROI window as training cuts
+    them (seeded by the image's id, so always the same one), at `size` pixels."""
+    boxes = tuple(Box(r.x, r.y, r.width, r.height) for r in image.regions.all())
+    crop = roi_crop(stored_image_pixels(image.file.name), boxes, window=window, rng=random.Random(image.pk))
+    item = {"condition": image.condition.slug, "skin_type": image.fitzpatrick_type,
+            "boxes": [[b.x, b.y, b.width, b.height] for b in crop.boxes]}
+    return ds.render_pair(crop.image, item, size=size, vocabulary=vocabulary)
+
+
 def _catalogue_example(slug: str, gen: smp.LoadedGenerator) -> tuple[np.ndarray, np.ndarray] | None:
-    """(real crop, its map) cut from the first real catalogue image of `slug` with regions, in
-    the checkpoint's ROI window: what a sweep shows when no training set has been built."""
+    """(real crop, its map) from the first real catalogue image of `slug` with regions, in the
+    checkpoint's ROI window: what a sweep shows when no training set has been built."""
     image = (Image.objects.filter(condition__slug=slug, origin=Image.Origin.REAL, regions__isnull=False)
-             .exclude(fitzpatrick_type=None).order_by("id").prefetch_related("regions").first())
+             .exclude(fitzpatrick_type=None).order_by("id").prefetch_related("regions").select_related("condition").first())
     if image is None:
         return None
-    boxes = tuple(Box(r.x, r.y, r.width, r.height) for r in image.regions.all())
     window = int(gen.meta["config"].get("crop_window") or gen.image_size)
-    crop = roi_crop(stored_image_pixels(image.file.name), boxes, window=window, rng=random.Random(image.pk))
-    item = {"condition": slug, "skin_type": image.fitzpatrick_type,
-            "boxes": [[b.x, b.y, b.width, b.height] for b in crop.boxes]}
-    return ds.render_pair(crop.image, item, size=gen.image_size, vocabulary=gen.vocabulary)
+    return image_window_pair(image, window=window, size=gen.image_size, vocabulary=gen.vocabulary)
 
 
 def _sweep_rows(kind: str, gen: smp.LoadedGenerator, conditions: Sequence[str], seed: int):
@@ -583,8 +590,7 @@ def demo_checkpoint_ensure(*, train_if_stale: bool = True) -> str:
     if active is not None and checkpoint_file(active).exists():
         return f"GAN: checkpoint {active.pk} active"
     catalogue = gan_dataset_fingerprint(**DEMO_DATASET)
-    meta_path = DEMO_CHECKPOINT.with_suffix(".json")
-    if DEMO_CHECKPOINT.exists() and meta_path.exists() and json.loads(meta_path.read_text())["data_fingerprint"] == catalogue:
+    if shipped_matches(DEMO_CHECKPOINT, catalogue):
         # The fingerprints match: the shipped model was trained on this catalogue's training images.
         keys = [source.key for source in _gan_sources()[0]]
         row = gan_checkpoint_register(path=DEMO_CHECKPOINT, activate=True,

@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 
+from atlas.demo.shipped import shipped_install
 from atlas.models import Image
 from search.errors import SearchUnavailable
 from search.indexing import open_pixels
@@ -85,8 +86,6 @@ def demo_model_ensure(*, train_if_stale: bool = True) -> str:
     catalogue's fingerprint matches, that file is copied to SEARCH_CLIP_PRETRAINED; when it
     does not (other data, other seed), the model is trained here, which takes minutes.
     """
-    import json
-    import shutil
     from pathlib import Path
 
     from search.clip_train import data_fingerprint
@@ -95,12 +94,8 @@ def demo_model_ensure(*, train_if_stale: bool = True) -> str:
     if target.exists():
         return f"search model: {target} present"
     shipped = DEMO_MODEL_DIR / f"{settings.SEARCH_CLIP_MODEL}.pt"
-    meta_path = shipped.with_suffix(".json")
     catalogue = data_fingerprint(clip_samples())
-    if shipped.exists() and meta_path.exists() and json.loads(meta_path.read_text())["data_fingerprint"] == catalogue:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shipped, target)
-        shutil.copyfile(meta_path, target.with_suffix(".json"))
+    if shipped_install(shipped=shipped, target=target, fingerprint=catalogue):
         return f"search model: copied the shipped demo model (data fingerprint {catalogue} matches)"
     if not train_if_stale:
         return f"search model: none for this catalogue (fingerprint {catalogue}); run train_clip"
