@@ -74,3 +74,6 @@ class GenerationJobAdmin(admin.ModelAdmin):
                 continue
             url = reverse("generation:job_detail", args=[job.pk])
             self.message_user(request, format_html('Job {} queued from job {}: <a href="{}">watch it</a>.', job.pk, old.pk, url))
+
+# The reader-study models' admin lives beside the reader studies; importing it registers it.
+from generation.experiments import admin as experiments_admin  # noqa: E402, F401

@@ -6,7 +6,7 @@ from django import forms
 
 from atlas.models import Condition
 from atlas.skin import FITZPATRICK_TYPES, roman
-from generation.experiments.services import MAX_PER_CONDITION
+from generation.experiments.reader_studies import MAX_PER_CONDITION
 from generation.models import ReaderStudy
 
 

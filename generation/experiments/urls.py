@@ -7,6 +7,7 @@ app_name = "experiments"
 urlpatterns = [
     path("studies/", views.study_list, name="study_list"),
     path("studies/<uuid:public_id>/", views.study_detail, name="study_detail"),
+    path("studies/<uuid:public_id>/open/", views.study_set_open, name="study_set_open"),
     path("studies/<uuid:public_id>/results/", views.study_results, name="study_results"),
     path("studies/<uuid:public_id>/results.png", views.study_results_png, name="study_results_png"),
     path("studies/<uuid:public_id>/results.csv", views.study_results_csv, name="study_results_csv"),

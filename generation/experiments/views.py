@@ -14,10 +14,10 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from atlas.models import Condition
-from generation.experiments import services as svc
+from generation.experiments import reader_studies as svc
 from generation.experiments.forms import InviteForm, QuizAnswerForm, RealismAnswerForm, StudyCreateForm
 from generation.models import ReaderStudy, StudyItem
 from generation.views import staff_required
@@ -69,6 +69,18 @@ def study_detail(request: HttpRequest, public_id) -> HttpResponse:
                "items": study.items.count(), "read_url": request.build_absolute_uri(
                    reverse("generation:experiments:read", args=[study.public_id]))}
     return render(request, "experiments/study_detail.html", context)
+
+
+@staff_required
+@require_POST
+def study_set_open(request: HttpRequest, public_id) -> HttpResponse:
+    """Close or reopen a study from its page; a closed study refuses answers, keeps everything."""
+    study = get_object_or_404(ReaderStudy, public_id=public_id)
+    is_open = request.POST.get("open") == "1"
+    svc.reader_study_set_open(study=study, is_open=is_open)
+    messages.success(request, "Study reopened: readers can answer again." if is_open
+                     else "Study closed: readers can no longer answer.")
+    return redirect("generation:experiments:study_detail", public_id=study.public_id)
 
 
 @staff_required

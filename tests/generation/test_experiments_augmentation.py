@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from atlas.models import Condition, Image
 from atlas.services.ingestion import Box, image_ingest
 from generation.experiments import augmentation as aug
-from generation.experiments.services import augmentation_experiment_run
+from generation.experiments.augmentation_study import augmentation_experiment_run
 from tests.conftest import approved, make_image_bytes
 
 from .gaps_helpers import tiny_checkpoint

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 from atlas.models import Condition, Image
 from atlas.services.ingestion import image_ingest
-from generation.experiments import services as svc
+from generation.experiments import reader_studies as svc
 from generation.models import ReaderAnswer, ReaderStudy, StudyInvite
 from tests.conftest import approved, make_image_bytes
 

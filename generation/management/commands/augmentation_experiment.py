@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.experiments.augmentation import ExperimentError
-from generation.experiments.services import augmentation_experiment_run
+from generation.experiments.augmentation_study import augmentation_experiment_run
 
 
 class Command(BaseCommand):
