@@ -6,7 +6,7 @@ from django import forms
 
 from atlas.models import Condition
 from atlas.skin import FITZPATRICK_TYPES, roman
-from generation.experiments.reader_studies import MAX_PER_CONDITION
+from generation.experiments.reader_studies import MAX_PER_CONDITION, Unmatched
 from generation.models import ReaderStudy
 
 
@@ -26,6 +26,8 @@ class StudyCreateForm(forms.Form):
         label="Only these skin types", widget=forms.CheckboxSelectMultiple,
     )
     seed = forms.IntegerField(min_value=0, required=False, help_text="Empty = a random draw.")
+    # Sent only by the buttons under an "unmatched" warning; absent = warn and create nothing.
+    unmatched = forms.ChoiceField(choices=Unmatched.choices, required=False)
 
 
 class InviteForm(forms.Form):

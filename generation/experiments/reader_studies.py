@@ -13,24 +13,93 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
-from PIL import Image as PILImage
 
-from atlas.models import Condition, Image
+from atlas.models import Condition, Image, public_q
 from atlas.services.ingestion import stored_image_pixels
 from atlas.skin import FITZPATRICK_TYPES, roman
 from generation.experiments import augmentation as aug
+from generation.experiments import blinding
 from generation.experiments import report, stats
 from generation.models import ReaderAnswer, ReaderStudy, StudyInvite, StudyItem
 
-STUDY_IMAGE_SIZE = 256  # every study image is served at this size, as JPEG, so format and size say nothing
 QUIZ_CHOICES = 4
 MAX_PER_CONDITION = 200
 
 
 class StudyError(ValueError):
     """A reader-study action that is refused; the message is safe to show."""
+
+
+class Unmatched(models.TextChoices):
+    """What to do when some synthetic images have no real images of their condition on their skin type."""
+
+    REFUSE = "refuse", "Warn and create nothing"
+    RESTRICT = "restrict", "Restrict the study to the skin types where every condition is matched"
+    LEAVE_OUT = "leave_out", "Leave the unmatched images out"
+
+
+@dataclass
+class ConditionBalance:
+    """Public images of one condition per skin type, by kind (types known only)."""
+
+    slug: str
+    name: str
+    real: dict[int, int]
+    synthetic: dict[int, int]
+
+    @property
+    def matched(self) -> list[int]:
+        return sorted(t for t in self.synthetic if self.real.get(t))
+
+    @property
+    def unmatched(self) -> list[int]:
+        """Types with synthetic images and no real ones: drawing those would let skin tone tell."""
+        return sorted(t for t in self.synthetic if not self.real.get(t))
+
+    def warning(self) -> str:
+        real = ", ".join(roman(t) for t in sorted(self.real)) or "none"
+        return (f"{self.name}: synthetic images on type{'s' if len(self.unmatched) > 1 else ''} "
+                f"{', '.join(roman(t) for t in self.unmatched)} have no real images on the same type "
+                f"(real images on: {real}).")
+
+
+@dataclass
+class RealismPlan:
+    """What a realism study over these conditions and types could match, before drawing."""
+
+    skin_types: list[int]
+    conditions: list[ConditionBalance]
+
+    @property
+    def unmatched(self) -> list[ConditionBalance]:
+        return [c for c in self.conditions if c.unmatched]
+
+    @property
+    def restrict_to(self) -> list[int]:
+        """The types where no condition has synthetic images without real ones, and some
+        condition has both: restricting the study to them removes every warning."""
+        bad = {t for c in self.conditions for t in c.unmatched}
+        good = {t for c in self.conditions for t in c.matched}
+        return sorted(good - bad)
+
+    def warnings(self) -> list[str]:
+        return [c.warning() for c in self.unmatched]
+
+
+class StudyUnmatched(StudyError):
+    """Refused because synthetic images would be drawn from types with no matching real images."""
+
+    def __init__(self, plan: RealismPlan) -> None:
+        self.plan = plan
+        if plan.restrict_to:
+            offer = f"You can restrict the study to types {', '.join(roman(t) for t in plan.restrict_to)}, or leave them out."
+        else:
+            offer = "Restricting skin types would not help (every type with both kinds has such a gap); you can leave them out."
+        super().__init__("Real and synthetic images are matched per condition and skin type, so these synthetic images "
+                         f"cannot be used: {' '.join(plan.warnings())} {offer}")
 
 
 def _hash(value: str) -> str:
@@ -44,17 +113,7 @@ def _draw(queryset, n: int, rng: random.Random) -> list[Image]:
     return [by_id[i] for i in chosen]
 
 
-def reader_study_create(
-    *, name: str, kind: str = ReaderStudy.Kind.REALISM, per_condition: int, conditions: list[str] | None = None,
-    skin_types: list[int] | None = None, seed: int | None = None, created_by=None,
-) -> ReaderStudy:
-    """Draw the study's images at random and store them in a shuffled order.
-
-    Realism: N real and N synthetic public images per condition (conditions with none of one
-    kind are left out). Quiz: N real public images per condition and skin type."""
-    name = (name or "").strip()
-    if not name:
-        raise StudyError("a study needs a name")
+def _checked_choice(*, per_condition: int, conditions: list[str] | None, skin_types: list[int] | None):
     if not 1 <= per_condition <= MAX_PER_CONDITION:
         raise StudyError(f"images per condition must be 1-{MAX_PER_CONDITION}")
     skin_types = sorted(set(skin_types or []))
@@ -65,24 +124,103 @@ def reader_study_create(
         wanted = wanted.filter(slug__in=conditions)
         if wanted.count() != len(set(conditions)):
             raise StudyError("unknown condition in the list")
+    return list(wanted), skin_types
+
+
+def _study_pool(skin_types: list[int]):
+    """The images a study may draw: public under THE visibility rule (so synthetic ones are
+    approved), of the chosen skin types."""
+    return Image.objects.public().of_skin_types(skin_types)
+
+
+def realism_plan(*, conditions: list[str] | None = None, skin_types: list[int] | None = None) -> RealismPlan:
+    """Count public real and synthetic images per condition and skin type (only conditions
+    with synthetic images on the chosen types); nothing is drawn or stored."""
+    wanted, skin_types = _checked_choice(per_condition=1, conditions=conditions, skin_types=skin_types)
+    return _plan(wanted, skin_types)
+
+
+def _plan(wanted: list[Condition], skin_types: list[int]) -> RealismPlan:
+    rows = (_study_pool(skin_types).filter(condition__in=wanted, fitzpatrick_type__isnull=False)
+            .values_list("condition_id", "origin", "fitzpatrick_type").annotate(n=Count("id")))
+    counts: dict[int, dict[str, dict[int, int]]] = {}
+    for condition_id, origin, skin_type, n in rows:
+        counts.setdefault(condition_id, {}).setdefault(origin, {})[skin_type] = n
+    balances = [ConditionBalance(c.slug, c.name, counts[c.id].get(Image.Origin.REAL, {}), counts[c.id][Image.Origin.SYNTHETIC])
+                for c in wanted if Image.Origin.SYNTHETIC in counts.get(c.id, {})]
+    return RealismPlan(skin_types or list(FITZPATRICK_TYPES), balances)
+
+
+def _allocate(capacity: dict[int, int], n: int, rng: random.Random) -> dict[int, int]:
+    """Spread n pairs over the skin types round-robin (in a seeded order), within each type's capacity."""
+    types = sorted(t for t, c in capacity.items() if c > 0)
+    rng.shuffle(types)
+    take = dict.fromkeys(types, 0)
+    while n and any(take[t] < capacity[t] for t in types):
+        for t in types:
+            if n and take[t] < capacity[t]:
+                take[t] += 1
+                n -= 1
+    return take
+
+
+def _realism_picks(wanted: list[Condition], skin_types: list[int], per_condition: int, unmatched: str,
+                   rng: random.Random) -> tuple[list[tuple[Image, bool]], list[int]]:
+    """Stratified draw: for each condition and skin type, as many real as synthetic images, so
+    neither the condition nor the skin tone says which is which. Up to N pairs per condition."""
+    plan = _plan(wanted, skin_types)
+    if plan.unmatched:
+        if unmatched == Unmatched.REFUSE:
+            raise StudyUnmatched(plan)
+        if unmatched == Unmatched.RESTRICT:
+            if not plan.restrict_to:
+                raise StudyError("no skin type has real and synthetic images of these conditions without a gap; "
+                                 "leave the unmatched images out instead")
+            skin_types = plan.restrict_to
+            plan = _plan(wanted, skin_types)
+    pool = _study_pool(skin_types)
+    picks: list[tuple[Image, bool]] = []
+    by_slug = {c.slug: c for c in wanted}
+    for balance in plan.conditions:
+        capacity = {t: min(balance.real[t], balance.synthetic[t]) for t in balance.matched}
+        for skin_type, k in sorted(_allocate(capacity, per_condition, rng).items()):
+            cell = pool.filter(condition=by_slug[balance.slug], fitzpatrick_type=skin_type)
+            picks += [(i, True) for i in _draw(cell.real(), k, rng)] + [(i, False) for i in _draw(cell.synthetic(), k, rng)]
+    return picks, skin_types
+
+
+def reader_study_create(
+    *, name: str, kind: str = ReaderStudy.Kind.REALISM, per_condition: int, conditions: list[str] | None = None,
+    skin_types: list[int] | None = None, seed: int | None = None, created_by=None, unmatched: str = Unmatched.REFUSE,
+) -> ReaderStudy:
+    """Draw the study's images at random and store them in a shuffled order.
+
+    Realism: per condition, up to N real and N synthetic public images, matched per skin type
+    (as many real as synthetic on each type; conditions without a matched type are left out).
+    When synthetic images of a condition sit on types with no real ones, `unmatched` says
+    what to do: refuse with a warning (StudyUnmatched), restrict the types, or leave them out.
+    Quiz: N real public images per condition and skin type."""
+    name = (name or "").strip()
+    if not name:
+        raise StudyError("a study needs a name")
+    if unmatched not in Unmatched.values:
+        raise StudyError(f"unknown choice for unmatched images {unmatched!r}")
+    wanted, skin_types = _checked_choice(per_condition=per_condition, conditions=conditions, skin_types=skin_types)
     seed = secrets.randbelow(2**31) if seed is None else seed
     rng = random.Random(seed)
-    pool = Image.objects.public().of_skin_types(skin_types)
+    pool = _study_pool(skin_types)
     picks: list[tuple[Image, bool]] = []
-    for condition in wanted:
-        if kind == ReaderStudy.Kind.REALISM:
-            real = _draw(pool.real().filter(condition=condition), per_condition, rng)
-            synthetic = _draw(pool.synthetic().filter(condition=condition), per_condition, rng)
-            if real and synthetic:
-                picks += [(i, True) for i in real] + [(i, False) for i in synthetic]
-        elif kind == ReaderStudy.Kind.QUIZ:
+    if kind == ReaderStudy.Kind.REALISM:
+        picks, skin_types = _realism_picks(wanted, skin_types, per_condition, unmatched, rng)
+    elif kind == ReaderStudy.Kind.QUIZ:
+        for condition in wanted:
             for t in skin_types or FITZPATRICK_TYPES:
                 picks += [(i, True) for i in _draw(pool.real().filter(condition=condition, fitzpatrick_type=t), per_condition, rng)]
-        else:
-            raise StudyError(f"unknown study kind {kind!r}")
+    else:
+        raise StudyError(f"unknown study kind {kind!r}")
     if not picks:
         raise StudyError("no images match: a realism study needs real AND synthetic public images of a condition "
-                         "(run gap filling first); a quiz needs real images")
+                         "on the same skin type (run gap filling first); a quiz needs real images")
     rng.shuffle(picks)
     offered = sorted({image.condition.slug for image, _ in picks})
     with transaction.atomic():
@@ -95,6 +233,25 @@ def reader_study_create(
             for k, (image, is_real) in enumerate(picks)
         ])
     return study
+
+
+@dataclass
+class BalanceRow:
+    condition: str
+    skin_type: int | None
+    label: str
+    real: int
+    synthetic: int
+
+
+def study_balance(*, study: ReaderStudy) -> list[BalanceRow]:
+    """The drawn items per condition and skin type, real beside synthetic (for the study page)."""
+    rows = (study.items.values_list("condition__name", "skin_type", "is_real").annotate(n=Count("id"))
+            .order_by("condition__name", "skin_type"))
+    table: dict[tuple[str, int | None], list[int]] = {}
+    for name, skin_type, is_real, n in rows:
+        table.setdefault((name, skin_type), [0, 0])[0 if is_real else 1] += n
+    return [BalanceRow(name, t, roman(t) if t else "unknown", real, synthetic) for (name, t), (real, synthetic) in table.items()]
 
 
 def reader_study_set_open(*, study: ReaderStudy, is_open: bool) -> ReaderStudy:
@@ -174,13 +331,20 @@ def study_invite_for(*, study: ReaderStudy, user=None, session_key: str | None =
     return invite
 
 
+def _showable(study: ReaderStudy):
+    """Items whose image is still public: one a curator hid or a reviewer rejected since the
+    draw is no longer shown (its answers, if any, stay in the results)."""
+    return study.items.filter(public_q("image__"))
+
+
 def study_next_item(*, invite: StudyInvite) -> StudyItem | None:
     done = invite.answers.values_list("item_id", flat=True)
-    return invite.study.items.filter(image__isnull=False).exclude(id__in=done).select_related("condition").first()
+    return _showable(invite.study).exclude(id__in=done).select_related("condition").first()
 
 
 def study_progress(*, invite: StudyInvite) -> tuple[int, int]:
-    return invite.answers.count(), invite.study.items.filter(image__isnull=False).count()
+    shown = invite.study.items.filter(public_q("image__") | Q(answers__invite=invite)).distinct()
+    return invite.answers.count(), shown.count()
 
 
 def reader_answer_record(
@@ -191,7 +355,7 @@ def reader_answer_record(
     study = invite.study
     if not study.is_open:
         raise StudyError("this study is closed")
-    item = study.items.filter(token=item_token, image__isnull=False).first()
+    item = _showable(study).filter(token=item_token).first()
     if item is None:
         raise StudyError("that image is not part of this study")
     fields: dict = {}
@@ -213,15 +377,14 @@ def reader_answer_record(
     return answer
 
 
-def study_image_jpeg(*, item: StudyItem) -> bytes:
-    """The item's pixels, square STUDY_IMAGE_SIZE, re-encoded as JPEG without metadata: real and
-    synthetic images leave in the same format and size, whatever they were stored as."""
-    if item.image is None:
+def study_image_png(*, item: StudyItem) -> bytes:
+    """The item's pixels, square STUDY_IMAGE_SIZE, as a PNG of exactly STUDY_IMAGE_BYTES without
+    metadata (generation/experiments/blinding.py): real and synthetic images leave in the same
+    format, dimensions and byte length, whatever they were stored as."""
+    if item.image is None or not Image.objects.public().filter(pk=item.image_id).exists():
         raise StudyError("the image was removed from the catalogue")
-    pixels = aug.to_square(stored_image_pixels(item.image.file.name), STUDY_IMAGE_SIZE)
-    buffer = io.BytesIO()
-    PILImage.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+    pixels = aug.to_square(stored_image_pixels(item.image.file.name), blinding.STUDY_IMAGE_SIZE)
+    return blinding.fixed_length_png(pixels, seed=item.token)
 
 
 def _answer_rows(study: ReaderStudy) -> list[ReaderAnswer]:

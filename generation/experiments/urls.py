@@ -13,7 +13,7 @@ urlpatterns = [
     path("studies/<uuid:public_id>/results.csv", views.study_results_csv, name="study_results_csv"),
     path("read/<uuid:public_id>/", views.read, name="read"),
     path("invite/<str:token>/", views.invite_claim, name="invite_claim"),
-    path("image/<str:token>.jpg", views.item_image, name="item_image"),
+    path("image/<str:token>.png", views.item_image, name="item_image"),
     path("quiz/", views.quiz_list, name="quiz_list"),
     path("quiz/<uuid:public_id>/", views.quiz, name="quiz"),
 ]

@@ -7,6 +7,7 @@ truth, the image's catalogue id or anyone else's answers. The quiz is public and
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -33,21 +34,24 @@ def _session_key(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def study_list(request: HttpRequest) -> HttpResponse:
     form = StudyCreateForm(request.POST or None)
+    unmatched = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             study = svc.reader_study_create(
                 name=data["name"], kind=data["kind"], per_condition=data["per_condition"],
                 conditions=[c.slug for c in data["conditions"]], skin_types=data["skin_types"], seed=data["seed"],
-                created_by=request.user,
+                created_by=request.user, unmatched=data["unmatched"] or svc.Unmatched.REFUSE,
             )
+        except svc.StudyUnmatched as exc:
+            unmatched = exc.plan  # the page shows the warnings and offers to restrict the types
         except svc.StudyError as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Study created with {study.items.count()} images.")
             return redirect("generation:experiments:study_detail", public_id=study.public_id)
     studies = ReaderStudy.objects.all()[:50]
-    return render(request, "experiments/study_list.html", {"form": form, "studies": studies})
+    return render(request, "experiments/study_list.html", {"form": form, "studies": studies, "unmatched": unmatched})
 
 
 @staff_required
@@ -66,7 +70,7 @@ def study_detail(request: HttpRequest, public_id) -> HttpResponse:
                          for invite, token in made if token]
             form = InviteForm()
     context = {"study": study, "form": form, "new_links": new_links, "invites": study.invites.select_related("user"),
-               "items": study.items.count(), "read_url": request.build_absolute_uri(
+               "items": study.items.count(), "balance": svc.study_balance(study=study), "read_url": request.build_absolute_uri(
                    reverse("generation:experiments:read", args=[study.public_id]))}
     return render(request, "experiments/study_detail.html", context)
 
@@ -151,7 +155,9 @@ def read(request: HttpRequest, public_id) -> HttpResponse:
 
 @require_GET
 def item_image(request: HttpRequest, token: str) -> HttpResponse:
-    """The study image behind an opaque token, for staff, the study's readers or quiz visitors."""
+    """The study image behind an opaque token, for staff, the study's readers or quiz visitors.
+    Every image answers with the same bytes count and the same headers (no Last-Modified, an
+    ETag of the bytes), so nothing but the pixels differs between real and synthetic."""
     item = get_object_or_404(StudyItem.objects.select_related("study", "image"), token=token)
     study = item.study
     allowed = (request.user.is_active and request.user.is_staff) or study.kind == ReaderStudy.Kind.QUIZ \
@@ -159,11 +165,13 @@ def item_image(request: HttpRequest, token: str) -> HttpResponse:
     if not allowed:
         return HttpResponseForbidden("Not a reader of this study.")
     try:
-        data = svc.study_image_jpeg(item=item)
+        data = svc.study_image_png(item=item)
     except svc.StudyError as exc:
         raise Http404(str(exc)) from exc
-    response = HttpResponse(data, content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
+    response = HttpResponse(data, content_type="image/png")
+    response["ETag"] = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    # no-transform: a proxy must not compress, which would make the lengths differ again.
+    response["Cache-Control"] = "private, max-age=3600, no-transform"
     return response
 
 
