@@ -7,6 +7,7 @@ from atlas.ops import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("atlas.web.accounts")),
     path("api/", include("atlas.api.urls")),
     path("generation/", include("generation.urls")),
     path("health/", health.health, name="health"),

@@ -233,3 +233,103 @@ class ReaderAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invite} / {self.item}"
+
+
+# --- The teaching quiz (generation/experiments/quiz.py): rounds, spaced repetition ------------
+
+
+class QuizRound(models.Model):
+    """One learner's run through the standing quiz: a fresh draw of public images, balanced by
+    skin type. Bound to an account, or (anonymous) to the browser session that started it."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    session_hash = models.CharField(max_length=64, blank=True, editable=False, help_text="SHA-256 of the anonymous session key.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(user__isnull=False) | ~Q(session_hash=""), name="quiz_round_has_a_learner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"quiz round {self.public_id}"
+
+
+class QuizRoundItem(models.Model):
+    """One picture of a round and its answer (at most one: recorded by a conditional update, so a
+    replayed form counts once). The truth is copied, so the round survives a deleted image."""
+
+    round = models.ForeignKey(QuizRound, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveSmallIntegerField()
+    token = models.CharField(max_length=43, unique=True, help_text="Random; the picture's URL carries only this.")
+    image = models.ForeignKey("atlas.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    condition = models.ForeignKey("atlas.Condition", on_delete=models.PROTECT, related_name="+")
+    skin_type = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_synthetic = models.BooleanField(default=False)
+    is_review = models.BooleanField(default=False, help_text="A missed image that spaced repetition brought back.")
+    choices = models.JSONField(default=list, help_text="The condition slugs offered, in order.")
+    chosen = models.ForeignKey("atlas.Condition", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["round", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "position"], name="one_quiz_item_per_position"),
+            models.CheckConstraint(
+                condition=Q(chosen__isnull=True, answered_at__isnull=True) | Q(chosen__isnull=False, answered_at__isnull=False),
+                name="quiz_answer_has_a_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.round_id}#{self.position}"
+
+    @property
+    def is_answered(self) -> bool:
+        return self.chosen_id is not None
+
+    @property
+    def is_correct(self) -> bool:
+        return self.chosen_id == self.condition_id
+
+
+class QuizCard(models.Model):
+    """A missed image in a learner's spaced-repetition deck: the FSRS card (fsrs.Card.to_dict)
+    and its due time, copied to a column so "what is due" is one indexed query."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey("atlas.Image", on_delete=models.CASCADE, related_name="+")
+    card = models.JSONField(help_text="fsrs.Card.to_dict()")
+    due = models.DateTimeField()
+    reviews = models.PositiveIntegerField(default=0)
+    lapses = models.PositiveIntegerField(default=0, help_text="Times answered wrong.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due", "id"]
+        indexes = [models.Index(fields=["user", "due"])]
+        constraints = [models.UniqueConstraint(fields=["user", "image"], name="one_quiz_card_per_learner_image")]
+
+    def __str__(self) -> str:
+        return f"card {self.user_id}:{self.image_id} due {self.due:%Y-%m-%d %H:%M}"
+
+
+class QuizReview(models.Model):
+    """Every answer of a signed-in learner (standing quiz or a staff quiz): the personal accuracy
+    by skin type over time is read from these rows. The skin type is copied at answer time."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey("atlas.Image", null=True, on_delete=models.SET_NULL, related_name="+")
+    skin_type = models.PositiveSmallIntegerField(null=True, blank=True)
+    correct = models.BooleanField()
+    reviewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-reviewed_at", "-id"]
+        indexes = [models.Index(fields=["user", "reviewed_at"])]
+
+    def __str__(self) -> str:
+        return f"review {self.user_id}:{self.image_id} {'right' if self.correct else 'wrong'}"

@@ -430,21 +430,3 @@ def study_results_csv(*, study: ReaderStudy) -> str:
                          a.chosen.slug if a.chosen else "",
                          "" if a.chosen is None else int(a.chosen_id == item.condition_id), a.created_at.isoformat()])
     return out.getvalue()
-
-
-@dataclass
-class SkinScore:
-    skin_type: int | None
-    label: str
-    correct: int
-    answered: int
-
-
-def quiz_score(*, invite: StudyInvite) -> list[SkinScore]:
-    """Correct answers per skin type of the images this visitor answered."""
-    scores: dict[int | None, list[int]] = {}
-    for a in invite.answers.select_related("item"):
-        entry = scores.setdefault(a.item.skin_type, [0, 0])
-        entry[0] += a.chosen_id == a.item.condition_id
-        entry[1] += 1
-    return [SkinScore(t, f"Type {roman(t)}" if t else "unknown", c, n) for t, (c, n) in sorted(scores.items(), key=lambda kv: kv[0] or 0)]

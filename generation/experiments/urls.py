@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generation.experiments import views
+from generation.experiments import quiz_views, views
 
 app_name = "experiments"
 
@@ -14,6 +14,12 @@ urlpatterns = [
     path("read/<uuid:public_id>/", views.read, name="read"),
     path("invite/<str:token>/", views.invite_claim, name="invite_claim"),
     path("image/<str:token>.png", views.item_image, name="item_image"),
-    path("quiz/", views.quiz_list, name="quiz_list"),
-    path("quiz/<uuid:public_id>/", views.quiz, name="quiz"),
+    path("quiz/", quiz_views.quiz_list, name="quiz_list"),
+    path("quiz/start/", quiz_views.quiz_start, name="quiz_start"),
+    path("quiz/progress/", quiz_views.quiz_progress, name="quiz_progress"),
+    path("quiz/round/<uuid:public_id>/", quiz_views.quiz_round, name="quiz_round"),
+    path("quiz/round/<uuid:public_id>/<int:position>/", quiz_views.quiz_round_item, name="quiz_round_item"),
+    path("quiz/picture/<str:token>.jpg", quiz_views.quiz_picture, name="quiz_picture"),
+    path("quiz/<uuid:public_id>/", quiz_views.quiz, name="quiz"),
+    path("quiz/<uuid:public_id>/answer/<str:token>/", quiz_views.quiz_answer, name="quiz_answer"),
 ]

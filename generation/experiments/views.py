@@ -2,7 +2,7 @@
 
 Staff create studies, invite readers and read results. Readers (an account with an invite, or
 the browser that first opened a one-time link) answer one image at a time; they never see the
-truth, the image's catalogue id or anyone else's answers. The quiz is public and anonymous.
+truth, the image's catalogue id or anyone else's answers. Quiz pages: quiz_views.py.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from atlas.models import Condition
 from generation.experiments import reader_studies as svc
-from generation.experiments.forms import InviteForm, QuizAnswerForm, RealismAnswerForm, StudyCreateForm
+from generation.experiments.forms import InviteForm, RealismAnswerForm, StudyCreateForm
 from generation.models import ReaderStudy, StudyItem
 from generation.views import staff_required
 
@@ -173,35 +172,3 @@ def item_image(request: HttpRequest, token: str) -> HttpResponse:
     # no-transform: a proxy must not compress, which would make the lengths differ again.
     response["Cache-Control"] = "private, max-age=3600, no-transform"
     return response
-
-
-@require_GET
-def quiz_list(request: HttpRequest) -> HttpResponse:
-    quizzes = ReaderStudy.objects.filter(kind=ReaderStudy.Kind.QUIZ, is_open=True)
-    return render(request, "experiments/quiz_list.html", {"quizzes": quizzes})
-
-
-@require_http_methods(["GET", "POST"])
-def quiz(request: HttpRequest, public_id) -> HttpResponse:
-    study = get_object_or_404(ReaderStudy, public_id=public_id, kind=ReaderStudy.Kind.QUIZ)
-    invite = svc.study_invite_for(study=study, session_key=_session_key(request), create=True)
-    if request.method == "POST":
-        form = QuizAnswerForm(request.POST, choices=[(s, s) for s in Condition.objects.values_list("slug", flat=True)])
-        if form.is_valid():
-            try:
-                answer = svc.reader_answer_record(invite=invite, item_token=form.cleaned_data["item"],
-                                                  chosen=form.cleaned_data["chosen"])
-            except svc.StudyError as exc:
-                messages.error(request, str(exc))
-            else:
-                right = answer.chosen_id == answer.item.condition_id
-                messages.info(request, ("Right: " if right else "Not quite: ") + f"it was {answer.item.condition.name}.")
-        return redirect("generation:experiments:quiz", public_id=study.public_id)
-    item = svc.study_next_item(invite=invite)
-    done, total = svc.study_progress(invite=invite)
-    if item is None:
-        return render(request, "experiments/quiz_score.html", {"study": study, "scores": svc.quiz_score(invite=invite),
-                                                               "done": done})
-    names = dict(Condition.objects.filter(slug__in=item.choices).values_list("slug", "name"))
-    form = QuizAnswerForm(initial={"item": item.token}, choices=[(s, names[s]) for s in item.choices])
-    return render(request, "experiments/quiz.html", {"study": study, "item": item, "form": form, "done": done, "total": total})
