@@ -396,6 +396,14 @@ class LearnerProgress:
     next_due: datetime | None
     types: list[str] = field(default_factory=lambda: [roman(t) for t in FITZPATRICK_TYPES])
 
+    @property
+    def overall_right(self) -> int:
+        return sum(right for right, _ in self.overall)
+
+    @property
+    def overall_answered(self) -> int:
+        return sum(answered for _, answered in self.overall)
+
 
 def learner_progress(*, user, now: datetime | None = None, weeks: int = PROGRESS_WEEKS) -> LearnerProgress:
     """A signed-in learner's accuracy per Fitzpatrick type, per week (UTC, weeks start on Monday)."""

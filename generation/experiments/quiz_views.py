@@ -72,7 +72,7 @@ def quiz_round(request: HttpRequest, public_id) -> HttpResponse:
         return redirect("generation:experiments:quiz_round_item", public_id=public_id, position=item.position)
     summary = svc.quiz_round_summary(round_=round_)
     return render(request, "experiments/quiz_score.html", {
-        "title": "Your quiz", "summary": summary, "picture_view": "generation:experiments:quiz_picture",
+        "title": "", "summary": summary, "picture_view": "generation:experiments:quiz_picture",
         "again_url": reverse("generation:experiments:quiz_list"), "signed_in": round_.user_id is not None})
 
 
