@@ -149,8 +149,15 @@ class ConditionAdmin(admin.ModelAdmin):
     list_filter = ["needs_curation", "category"]
     search_fields = ["name", "slug", "synonyms"]
     prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["lookalikes"]
     inlines = [LabelMappingInline]
     actions = ["accept", "merge"]
+    fieldsets = [
+        (None, {"fields": ["slug", "name", "category", "synonyms"]}),
+        ("Teaching text (educational, not diagnostic)", {"fields": [
+            "summary", "description", "appearance_light", "appearance_dark", "lookalikes", "see_clinician", "further_reading",
+        ]}),
+    ]  # fmt: skip
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Condition]:
         return super().get_queryset(request).annotate(image_count=Count("images"))

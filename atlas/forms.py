@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 from atlas.models import Condition, ConditionLabelMapping, Image
 from atlas.services.ingestion import Box, IngestionError, image_ingest
@@ -100,22 +102,51 @@ class ImageIngestForm(forms.ModelForm):
 
 
 class ConditionAdminForm(forms.ModelForm):
-    """Synonyms edited as one per line instead of raw JSON."""
+    """Synonyms edited as one per line, further reading as one "title | https://..." per line,
+    instead of raw JSON; look-alikes chosen among the other public conditions."""
 
     synonyms = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "cols": 40}),
         help_text="One synonym per line (lay and clinical names people search for).",
     )
+    further_reading = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="One public reference per line: title | https://address",
+    )
 
     class Meta:
         model = Condition
-        fields = ["slug", "name", "category", "synonyms", "description"]
+        fields = [
+            "slug", "name", "category", "synonyms", "summary", "description", "appearance_light", "appearance_dark",
+            "lookalikes", "see_clinician", "further_reading",
+        ]  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
             self.initial["synonyms"] = "\n".join(self.instance.synonyms)
+            self.initial["further_reading"] = "\n".join(f"{r['title']} | {r['url']}" for r in self.instance.further_reading)
+        if "lookalikes" in self.fields:
+            others = Condition.objects.public()
+            self.fields["lookalikes"].queryset = others.exclude(pk=self.instance.pk) if self.instance.pk else others
+
+    def clean_further_reading(self) -> list[dict[str, str]]:
+        references = []
+        for number, line in enumerate((self.cleaned_data.get("further_reading") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            title, bar, url = line.rpartition("|")
+            title, url = title.strip(), url.strip()
+            if not bar or not title:
+                raise forms.ValidationError(f"line {number}: write a reference as title | https://address")
+            try:
+                URLValidator(schemes=["https"])(url)
+            except ValidationError:
+                raise forms.ValidationError(f"line {number}: {url!r} is not an https address") from None
+            references.append({"title": title, "url": url})
+        return references
 
     def clean_synonyms(self) -> list[str]:
         seen: dict[str, str] = {}

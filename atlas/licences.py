@@ -22,6 +22,7 @@ class Licence:
     attribution: bool  # credit must be given
     share_alike: bool  # adaptations must carry the same licence
     summary: str
+    short_name: str = ""  # how an attribution names it, e.g. "CC BY 4.0" (the name when empty)
 
     @property
     def text(self) -> str:
@@ -41,7 +42,9 @@ class Licence:
 
 def _cc(code: str, version: str, *, commercial: bool, derivatives: bool, share_alike: bool) -> Licence:
     words = {"BY": "Attribution", "NC": "NonCommercial", "ND": "NoDerivatives", "SA": "ShareAlike"}
-    name = "Creative Commons " + "-".join(words[part] for part in code.split("-")) + f" {version}"
+    # The licences' own titles: 4.0 is "International", 3.0 the "Unported" suite.
+    edition = {"4.0": "International", "3.0": "Unported"}[version]
+    name = "Creative Commons " + "-".join(words[part] for part in code.split("-")) + f" {version} {edition}"
     terms = ["You may copy and redistribute the material in any medium or format"]
     terms.append("and use it commercially" if commercial else "for non-commercial purposes only")
     summary = " ".join(terms) + ". "
@@ -57,6 +60,7 @@ def _cc(code: str, version: str, *, commercial: bool, derivatives: bool, share_a
     return Licence(
         id=f"CC-{code}-{version}",
         name=name,
+        short_name=f"CC {code} {version}",
         url=f"https://creativecommons.org/licenses/{code.lower()}/{version}/legalcode",
         redistribution=True,
         commercial=commercial,
@@ -70,7 +74,7 @@ def _cc(code: str, version: str, *, commercial: bool, derivatives: bool, share_a
 _TABLE = [
     Licence(
         id="CC0-1.0",
-        name="Creative Commons Zero 1.0 Universal (public domain dedication)",
+        name="CC0 1.0 Universal",
         url="https://creativecommons.org/publicdomain/zero/1.0/legalcode",
         redistribution=True,
         commercial=True,
@@ -87,7 +91,7 @@ _TABLE = [
     ),
     Licence(
         id="LicenseRef-DDI-Research-Use-Agreement",
-        name="Diverse Dermatology Images (DDI) research use agreement",
+        name="Diverse Dermatology Images (DDI) Research Use Agreement",
         url="https://ddi-dataset.github.io/",
         redistribution=False,
         commercial=False,
@@ -99,7 +103,7 @@ _TABLE = [
     ),
     Licence(
         id="LicenseRef-SCIN-Data-Use-License",
-        name="SCIN dataset data use license",
+        name="SCIN Data Use License",
         url="https://github.com/google-research-datasets/scin",
         redistribution=False,
         commercial=False,

@@ -36,7 +36,21 @@ class Condition(models.Model):
     name = models.CharField(max_length=120, unique=True)
     synonyms = models.JSONField(default=list, blank=True, help_text="Lay and clinical synonyms, a list of strings.")
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
-    description = models.TextField(blank=True)
+    # Teaching text (atlas/condition_content.py seeds it; curators edit it in the admin).
+    summary = models.CharField(max_length=300, blank=True, help_text="One sentence: the condition's short text (lists, exports).")
+    description = models.TextField(blank=True, help_text="What it is.")
+    appearance_light = models.TextField(blank=True, help_text="How it looks on lighter skin (Fitzpatrick I-III).")
+    appearance_dark = models.TextField(
+        blank=True, help_text="How it looks on darker skin (Fitzpatrick IV-VI): e.g. redness that shows as violet, grey or brown."
+    )
+    lookalikes = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="listed_as_lookalike_of",
+        help_text="Conditions it is commonly confused with: the look-alike drills use them.",
+    )
+    see_clinician = models.TextField(blank=True, help_text="When to see a clinician.")
+    further_reading = models.JSONField(
+        default=list, blank=True, help_text='Public references: a list of {"title": ..., "url": "https://..."}.'
+    )
     needs_curation = models.BooleanField(
         default=False,
         help_text="Created by an import from a dataset label no mapping covered. Hidden from the public "

@@ -274,6 +274,34 @@ def examples_on_other_skin_types(image: Image) -> list[Image]:
     return examples
 
 
+@dataclass(frozen=True)
+class StripCell:
+    """One Fitzpatrick type of a condition's strip: an example image, or None for a gap."""
+
+    skin_type: int
+    image: Image | None
+
+    @property
+    def skin_label(self) -> str:
+        return roman(self.skin_type)
+
+
+def condition_strip(condition: Condition) -> list[StripCell]:
+    """One public image of `condition` per Fitzpatrick type I-VI (real first, then the newest);
+    None where the type has none. Public means public_q: approved synthetic images only."""
+    cells = []
+    for skin_type in FITZPATRICK_TYPES:
+        example = (
+            Image.objects.public()
+            .filter(condition=condition, fitzpatrick_type=skin_type)
+            .select_related("condition")
+            .order_by("origin", "-created_at", "-id")  # "real" sorts before "synthetic"
+            .first()
+        )
+        cells.append(StripCell(skin_type, example))
+    return cells
+
+
 def condition_names() -> list[dict]:
     """Every condition with the names people use for it: the search page's typeahead data."""
     return [

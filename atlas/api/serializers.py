@@ -13,6 +13,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from atlas.condition_content import EDUCATIONAL_NOTE
 from atlas.filters import SKIN_TYPE_VALUES, FilterError, ImageFilters, ImageFilterSet, filters_parse
 from atlas.licences import licence_get
 from atlas.models import ExportJob, Image
@@ -250,7 +251,8 @@ class ConditionSerializer(serializers.Serializer):
     name = serializers.CharField(source="condition.name")
     synonyms = serializers.ListField(child=serializers.CharField(), source="condition.synonyms")
     category = serializers.CharField(source="condition.category")
-    description = serializers.CharField(source="condition.description")
+    summary = serializers.CharField(source="condition.summary", help_text="One sentence: the condition's short text.")
+    description = serializers.CharField(source="condition.description", help_text="What it is.")
     skin_types = serializers.SerializerMethodField()
     total = serializers.SerializerMethodField()
 
@@ -261,6 +263,28 @@ class ConditionSerializer(serializers.Serializer):
     @extend_schema_field(CountSerializer)
     def get_total(self, row) -> dict:
         return {"real": row.real, "synthetic": row.synthetic}
+
+
+class FurtherReadingSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    url = serializers.URLField()
+
+
+class ConditionDetailSerializer(ConditionSerializer):
+    """One condition with its teaching text (educational, not diagnostic) and its counts."""
+
+    appearance_light = serializers.CharField(source="condition.appearance_light", help_text="How it looks on lighter skin (types I-III).")
+    appearance_dark = serializers.CharField(source="condition.appearance_dark", help_text="How it looks on darker skin (types IV-VI).")
+    lookalikes = serializers.SerializerMethodField(help_text="Slugs of the conditions it is commonly confused with.")
+    see_clinician = serializers.CharField(source="condition.see_clinician", help_text="When to see a clinician.")
+    further_reading = FurtherReadingSerializer(many=True, source="condition.further_reading", help_text="Public references.")
+    educational_note = serializers.SerializerMethodField(help_text="The text is educational, not diagnostic.")
+
+    def get_lookalikes(self, row) -> list[str]:
+        return list(row.condition.lookalikes.public().exclude(pk=row.condition.pk).order_by("slug").values_list("slug", flat=True))
+
+    def get_educational_note(self, row) -> str:
+        return EDUCATIONAL_NOTE
 
 
 class CoverageRowSerializer(serializers.Serializer):

@@ -24,6 +24,7 @@ from atlas.api.exports import export_job_create
 from atlas.api.pagination import AtlasCursorPagination
 from atlas.api.permissions import ClientOrStaff, Contributor, Staff, has_client_token, is_staff
 from atlas.api.serializers import (
+    ConditionDetailSerializer,
     ConditionSerializer,
     CoverageSerializer,
     ErrorSerializer,
@@ -70,10 +71,13 @@ class ConditionListView(APIView):
 
 
 class ConditionDetailView(APIView):
-    @extend_schema(summary="One condition with its image counts per skin type", responses=ConditionSerializer)
+    @extend_schema(
+        summary="One condition with its teaching text (educational, not diagnostic) and image counts per skin type",
+        responses=ConditionDetailSerializer,
+    )
     def get(self, request: Request, slug: str) -> Response:
         condition = get_object_or_404(Condition.objects.public(), slug=slug)
-        return Response(ConditionSerializer(coverage_matrix(conditions=[condition]).rows[0]).data)
+        return Response(ConditionDetailSerializer(coverage_matrix(conditions=[condition]).rows[0]).data)
 
 
 class CoverageView(APIView):

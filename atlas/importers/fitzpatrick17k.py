@@ -56,5 +56,5 @@ FORMAT = DatasetFormat(
     licence="CC-BY-NC-SA-3.0",
     allows_generative_training=False,
     url="https://github.com/mattgroh/fitzpatrick17k",
-    attribution="Fitzpatrick17k, Groh et al. 2021 (images from DermaAmin and Atlas Dermatologico)",
+    attribution="Fitzpatrick17k, Groh et al. 2021 (images from DermaAmin and Atlas Dermatológico)",
 )

@@ -46,5 +46,5 @@ FORMAT = DatasetFormat(
     licence="CC-BY-4.0",
     allows_generative_training=True,
     url="https://data.mendeley.com/datasets/zr7vgbcyr2/1",
-    attribution="PAD-UFES-20, Pacheco et al. 2020 (Federal University of Espirito Santo)",
+    attribution="PAD-UFES-20, Pacheco et al. 2020 (Federal University of Espírito Santo)",
 )

@@ -76,6 +76,9 @@ def condition_merge(*, condition: Condition, into: Condition) -> MergeResult:
         images_moved = Image.objects.filter(condition=condition).update(condition=into)
         mappings_moved = ConditionLabelMapping.objects.filter(condition=condition).update(condition=into)
         _repoint_other_references(condition, into)
+        # Conditions that listed the merged one as a look-alike list `into` instead.
+        for referrer in Condition.objects.filter(lookalikes=condition).exclude(pk=into.pk):
+            referrer.lookalikes.add(into)
         name = condition.name
         try:
             with transaction.atomic():

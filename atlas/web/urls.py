@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from atlas.web import staff, views
+from atlas.web import drills, staff, views
 
 
 class FileKind:
@@ -26,6 +26,7 @@ urlpatterns = [
     path("coverage/", views.coverage, name="coverage"),
     path("conditions/", views.condition_list, name="condition_list"),
     path("conditions/<slug:slug>/", views.condition_detail, name="condition_detail"),
+    path("conditions/<slug:slug>/drill/", drills.condition_drill, name="condition_drill"),
     path("skin-types/<int:skin_type>/", views.skin_type_detail, name="skin_type_detail"),
     path("images/", views.image_list, name="image_list"),  # old address: redirects to search
     path("images/<uuid:public_id>/", views.image_detail, name="image_detail"),

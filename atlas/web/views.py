@@ -18,11 +18,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from atlas.api.throttling import photo_search_wait
+from atlas.condition_content import EDUCATIONAL_NOTE
 from atlas.models import Condition, Image
 from atlas.ops.private_files import private_file_response
 from atlas.provenance import public_provenance
 from atlas.selectors import (
     condition_names,
+    condition_strip,
     coverage_matrix,
     examples_on_other_skin_types,
     image_for_detail,
@@ -35,10 +37,12 @@ from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES, roman
 from atlas.web.forms import PhotoSearchForm, SearchForm, SearchQuery
 from atlas.web.results import Results, results_for_photo, results_for_query, similar_to
 from search.errors import SearchError
+from search.lookalikes import listed_lookalikes, lookalikes_for_image
 
 PAGE_SIZE = 24
 PHOTO_RESULTS = 24  # a photo search shows one page: the photo is not kept, so there is no page 2
 SIMILAR_ON_DETAIL = 8
+LOOKALIKES_ON_DETAIL = 6
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -69,7 +73,14 @@ def condition_list(request: HttpRequest) -> HttpResponse:
 def condition_detail(request: HttpRequest, slug: str) -> HttpResponse:
     condition = get_object_or_404(Condition.objects.public(), slug=slug)
     row = coverage_matrix(conditions=[condition]).rows[0]
-    context = {"condition": condition, "row": row, "page": _page(request, images_for_listing(condition=condition))}
+    context = {
+        "condition": condition,
+        "row": row,
+        "page": _page(request, images_for_listing(condition=condition)),
+        "strip": condition_strip(condition),
+        "lookalikes": listed_lookalikes(condition),
+        "educational_note": EDUCATIONAL_NOTE,
+    }
     if request.user.is_staff:
         context["fill_gaps_url"] = _fill_gaps_url(row)
     return render(request, "atlas/condition_detail.html", context)
@@ -152,6 +163,7 @@ def image_detail(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "provenance": _provenance_items(public_provenance(image.provenance), staff=request.user.is_staff),
     }
     context["similar"], context["similar_unavailable"] = similar_to(image, k=SIMILAR_ON_DETAIL)
+    context["lookalikes"] = lookalikes_for_image(image=image, k=LOOKALIKES_ON_DETAIL)
     return render(request, "atlas/image_detail.html", context)
 
 
