@@ -4,11 +4,13 @@ bound to their learner, FSRS scheduling of missed images, accuracy by skin type 
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from atlas.models import Condition, Image
 from atlas.services.ingestion import image_ingest
@@ -112,6 +114,31 @@ def test_an_answer_sent_twice_counts_once_and_cannot_be_changed(skewed, learner)
     assert not changed.counted and changed.refused_change and not changed.item.is_correct
     assert QuizReview.objects.count() == 1 and QuizCard.objects.get().reviews == 1
     assert QuizRoundItem.objects.get(pk=item.pk).answered_at == T0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_racing_answers_to_one_picture_count_once(skewed, learner):
+    round_ = quiz.quiz_round_start(user=learner, seed=1, now=T0)
+    item = round_.items.first()
+    barrier, counted, errors = threading.Barrier(2), [], []
+
+    def send() -> None:
+        try:
+            barrier.wait(timeout=30)
+            counted.append(_answer(round_, item, right=False, now=T0).counted)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and sorted(counted) == [False, True]
+    assert QuizReview.objects.count() == 1 and QuizCard.objects.get().reviews == 1
 
 
 def test_bad_answers_are_refused_and_change_nothing(skewed):
