@@ -182,7 +182,7 @@ def _drill_on(condition: Condition, skin_type: int, rng: random.Random) -> Drill
     hits, unavailable = _nearest(target, _other_conditions(condition), (skin_type,))
     if not listed and not hits:
         why = (
-            f"the search model is not available to find similar-looking conditions ({unavailable})"
+            "the search model is not available to find similar-looking conditions"
             if unavailable
             else f"no other condition has public images on type {roman(skin_type)} skin"
         )
