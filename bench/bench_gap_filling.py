@@ -34,6 +34,7 @@ def setup_django(database_url: str | None) -> Path:
     os.environ["DEBUG"] = "false"  # no query log in memory
     os.environ.setdefault("ATLAS_GAN_DEVICE", "cpu")
     os.environ["ATLAS_AFTER_INGEST_TASKS"] = "bench.bench_gap_filling.NO_FOLLOWUP"
+    os.environ["ATLAS_GATES"] = "none"  # the store path only; bench/bench_gates.py measures the gates
     if database_url:
         if "bench" not in database_url.rsplit("/", 1)[-1]:
             sys.exit("refusing: the bench drops the database's schema; use a scratch database named *bench*")

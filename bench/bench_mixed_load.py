@@ -204,6 +204,7 @@ def main() -> None:
         "API_THROTTLE_BURST": "100000/min", "API_THROTTLE_SUSTAINED": "10000000/day",
         "API_THROTTLE_ANON_BURST": "100000/min", "API_THROTTLE_ANON_SUSTAINED": "10000000/day",
         "API_CONTRIBUTOR_UPLOADS_PUBLIC": "true", "ATLAS_GAN_THREADS": "1", "SEARCH_TORCH_THREADS": "1",
+        "ATLAS_GATES": "none",  # its tiny generator has no classifier or encoder index to be judged by
         "GUNICORN_TIMEOUT": "120", "GUNICORN_BIND": f"127.0.0.1:{web_port}", "WEB_CONCURRENCY": str(args.web_workers), "GUNICORN_ACCESS_LOG": "",
         "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus"), "LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1",
         "PYTHONPATH": str(ROOT),

@@ -201,12 +201,13 @@ def gap_plan(*, policy: GapPolicy, checkpoint: GanCheckpoint | None = None) -> G
     return plan
 
 
-_vocabularies: dict[tuple[str, int], tuple[str, ...]] = {}
+_checkpoint_facts: dict[tuple[str, int], tuple[tuple[str, ...], tuple[int, int]]] = {}
 
 
-def checkpoint_vocabulary(checkpoint: GanCheckpoint) -> tuple[str, ...] | None:
-    """The conditions a checkpoint can draw (read from its file once per process), or None
-    when the file cannot be read (the job then fails with the reason)."""
+def _checkpoint_facts_read(checkpoint: GanCheckpoint) -> tuple[tuple[str, ...], tuple[int, int]] | None:
+    """(vocabulary, (crop window, image size)) of a checkpoint, read from its file once per
+    process (a web process plans and checks jobs without loading the generator), or None when
+    the file cannot be read (the job then fails with the reason)."""
     from generation import sample as smp  # torch: only when a plan is made
     from generation.services import checkpoint_file
 
@@ -215,12 +216,20 @@ def checkpoint_vocabulary(checkpoint: GanCheckpoint) -> tuple[str, ...] | None:
         key = (str(path), path.stat().st_mtime_ns)
     except OSError:
         return None
-    if key not in _vocabularies:
+    if key not in _checkpoint_facts:
         try:
-            _vocabularies[key] = tuple(smp.checkpoint_read(path)["vocabulary"])
+            state = smp.checkpoint_read(path)
         except smp.CheckpointError:
             return None
-    return _vocabularies[key]
+        window = int(state["config"].get("crop_window") or settings.GAN_CROP_SIZE)
+        _checkpoint_facts[key] = (tuple(state["vocabulary"]), (window, int(state["image_size"])))
+    return _checkpoint_facts[key]
+
+
+def checkpoint_vocabulary(checkpoint: GanCheckpoint) -> tuple[str, ...] | None:
+    """The conditions a checkpoint can draw, or None when its file cannot be read."""
+    facts = _checkpoint_facts_read(checkpoint)
+    return facts[0] if facts else None
 
 
 def _usable_layouts():
@@ -280,6 +289,7 @@ def generation_job_create(
     batch_size = batch_size or batch_size_default()
     if not 1 <= batch_size <= 256:
         raise GapError(f"batch size must be 1-256, got {batch_size}")
+    gates = _gates_ready(plan)
     with transaction.atomic():
         job = GenerationJob.objects.create(
             requested_by=requested_by,
@@ -291,15 +301,44 @@ def generation_job_create(
             vary_size=vary_size,
             plan=[c.as_dict() for c in plan.cells],
             planned_total=plan.total,
-            progress={c.key: {"stored": 0, "closed": False, "note": ""} for c in plan.cells},
+            progress={c.key: _progress_entry(c.count, gates) for c in plan.cells},
         )
         who = getattr(requested_by, "username", "") or "a command"
         _log(job, f"planned {plan.total} image{'s' if plan.total != 1 else ''} in {len(plan.cells)} cell"
                   f"{'s' if len(plan.cells) != 1 else ''} (target {policy.target}) for {who}")
+        _log(job, f"gates: {', '.join(gates) or 'none'}; a failing sample is redrawn, at most "
+                  f"{draws_per_image()} draws per planned image")
         job.save(update_fields=["log"])
         if enqueue:
             transaction.on_commit(lambda: _enqueue(job.pk))
     return job
+
+
+def draws_per_image() -> int:
+    return int(getattr(settings, "GAP_FILL_DRAWS_PER_IMAGE", 4))
+
+
+def _progress_entry(count: int, gates: Sequence[str]) -> dict:
+    """A cell's progress: images stored, samples drawn, passing and failing each gate, and the
+    most it may draw (fixed when planned, so a changed setting never moves a running job)."""
+    return {"stored": 0, "closed": False, "note": "", "drawn": 0, "passed": 0, "batches": 0,
+            "failed": {gate: 0 for gate in gates}, "max_draws": count * draws_per_image()}
+
+
+def _gates_ready(plan: GapPlan) -> tuple[str, ...]:
+    """The enabled gates, after checking that their judges are installed and know every planned
+    condition; GapError saying what to run otherwise (before anything is written)."""
+    from generation.gating import GatesMissing, gate_judges, gates_enabled
+
+    gates = gates_enabled()
+    facts = _checkpoint_facts_read(plan.checkpoint)
+    if facts is None:
+        raise GapError(f"the checkpoint file of {plan.checkpoint} is missing or unreadable")
+    try:
+        gate_judges(geometry=facts[1], conditions=sorted({c.condition.slug for c in plan.cells}), enabled=gates)
+    except GatesMissing as exc:
+        raise GapError(f"the automatic gates cannot run, so no job was created: {exc}") from exc
+    return gates
 
 
 def generation_job_cancel(*, job: GenerationJob, by=None) -> GenerationJob:
@@ -358,7 +397,9 @@ class RunReport:
     outcome: str  # finished | continue | busy | stopped | failed | gone
     stored: int = 0
     batches: int = 0
-    seconds: dict[str, float] = field(default_factory=lambda: {"maps": 0.0, "generate": 0.0, "store": 0.0})
+    drawn: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"maps": 0.0, "generate": 0.0, "gates": 0.0, "store": 0.0})
+    gate_seconds: dict[str, float] = field(default_factory=dict)  # per gate
 
 
 @dataclass(frozen=True)
@@ -383,7 +424,9 @@ def generation_job_run(*, job_id: int, owner: str | None = None, budget_seconds:
     again). Refusals (bad checkpoint, bad map, refused image) fail the job; transient errors
     (database, storage) propagate for the task to retry, after the lease is released.
     """
+    from generation import gates as gt
     from generation import sample as smp
+    from generation.gating import gate_judges, gate_thresholds, gates_enabled, generator_geometry
     from generation.services import GanError, gan_generator_load
 
     owner = owner or lease_owner_name()
@@ -397,6 +440,9 @@ def generation_job_run(*, job_id: int, owner: str | None = None, budget_seconds:
     try:
         gen = gan_generator_load(checkpoint=job.checkpoint)
         cells = _plan_cells(job)
+        enabled = gates_enabled()
+        judges = gate_judges(geometry=generator_geometry(gen), conditions=[c.condition.slug for c in cells], enabled=enabled)
+        thresholds = gate_thresholds()
         layouts: dict[int, list[RealLayout]] = {}
         source = synthetic_source_get_or_create()
         while True:
@@ -405,26 +451,35 @@ def generation_job_run(*, job_id: int, owner: str | None = None, budget_seconds:
                 _finish(job_id, owner)
                 report.outcome = "finished"
                 return report
-            cell, batch_index, batch = work
+            cell, batch_index, draws = work
             t0 = time.perf_counter()
             if cell.condition.pk not in layouts:
                 layouts[cell.condition.pk] = real_layouts(cell.condition)
             maps = [
                 gap_map(condition=cell.condition.slug, skin_type=cell.skin_type, layouts=layouts[cell.condition.pk],
                         vocabulary=gen.vocabulary, size=gen.image_size, window=crop_window(gen),
-                        vary_size=job.vary_size, seed=stable_seed(job.seed, cell.key, i))
-                for i in batch
+                        vary_size=job.vary_size, seed=stable_seed(job.seed, cell.key, d))
+                for d in draws
             ]
             t1 = time.perf_counter()
             batch_seed = stable_seed(job.seed, cell.key, "batch", batch_index)
             images = smp.generate(gen, [m.semantic_map for m in maps], seed=batch_seed, batch_size=len(maps))
             t2 = time.perf_counter()
-            stored, job = _store_batch(job_id=job_id, owner=owner, cell=cell, batch_index=batch_index, batch=batch,
-                                       images=images, maps=maps, batch_seed=batch_seed, gen=gen, source=source)
+            verdict = gt.gates_run(images, condition=cell.condition.slug, skin_type=cell.skin_type,
+                                   boxes=[m.params["boxes"] for m in maps], judges=judges, thresholds=thresholds,
+                                   enabled=enabled)
+            t3 = time.perf_counter()
+            stored, job = _store_batch(job_id=job_id, owner=owner, cell=cell, batch_index=batch_index, draws=draws,
+                                       images=images, maps=maps, batch_seed=batch_seed, gen=gen, source=source,
+                                       verdict=verdict, thresholds=thresholds)
             report.seconds["maps"] += t1 - t0
             report.seconds["generate"] += t2 - t1
-            report.seconds["store"] += time.perf_counter() - t2
+            report.seconds["gates"] += t3 - t2
+            report.seconds["store"] += time.perf_counter() - t3
+            for name, seconds in verdict.seconds.items():
+                report.gate_seconds[name] = report.gate_seconds.get(name, 0.0) + seconds
             report.batches += 1
+            report.drawn += len(draws)
             if job is None:  # cancelled, or someone else took the job over
                 report.outcome = "stopped"
                 return report
@@ -458,40 +513,57 @@ def _done_indices(job_id: int, cell: _Cell) -> set[int]:
 
 
 def _next_batch(job: GenerationJob, cells: Sequence[_Cell]) -> tuple[_Cell, int, list[int]] | None:
-    """The first batch with a missing sample: (cell, batch number, its sample indices).
+    """The next batch of draws for the first cell with a missing sample: (cell, batch number,
+    its draw numbers), or None when every cell is full, closed or out of draws.
 
-    Batches are fixed slices of a cell's indices (job.batch_size each), so a retried batch
-    has the same members, the same seed and therefore the same pixels.
+    Draws are numbered per cell (0, 1, 2, ...) and each has its own map seed; a batch takes
+    the next undrawn numbers. How many: the missing samples times the draws each took so far
+    (1 while every draw passed, so a job whose samples all pass draws exactly its plan), at
+    most a batch and at most what the cell's draw limit leaves. Everything here is read from
+    committed rows, so a retried batch has the same members, the same seed and therefore the
+    same pixels.
     """
     for cell in cells:
-        if job.progress.get(cell.key, {}).get("closed"):
+        entry = job.progress.get(cell.key, {})
+        if entry.get("closed"):
             continue
         done = _done_indices(job.pk, cell)
-        missing = next((i for i in range(cell.count) if i not in done), None)
-        if missing is None:
+        missing = cell.count - len(done)
+        if missing <= 0:
             continue
-        number = missing // job.batch_size
-        return cell, number, list(range(number * job.batch_size, min((number + 1) * job.batch_size, cell.count)))
+        drawn, passed = entry.get("drawn", len(done)), entry.get("passed", len(done))
+        left = entry.get("max_draws", cell.count * draws_per_image()) - drawn
+        if left <= 0:
+            continue
+        per_sample = -(-drawn // passed) if passed else (1 if not drawn else job.batch_size)
+        size = min(job.batch_size, left, missing * per_sample)
+        number = entry.get("batches", -(-len(done) // job.batch_size))
+        return cell, number, list(range(drawn, drawn + size))
     return None
 
 
 def _store_batch(
-    *, job_id: int, owner: str, cell: _Cell, batch_index: int, batch: list[int], images, maps, batch_seed: int,
-    gen, source: Source,
+    *, job_id: int, owner: str, cell: _Cell, batch_index: int, draws: list[int], images, maps, batch_seed: int,
+    gen, source: Source, verdict, thresholds,
 ) -> tuple[int, GenerationJob | None]:
-    """Store the batch's still-missing samples that the cell has room for, in one transaction.
-    Returns (images stored, the job) or (0, None) when the job is no longer ours to run.
+    """Store the batch's samples that passed the gates, into the cell's missing sample slots it
+    has room for, and count every draw, in one transaction. Returns (images stored, the job) or
+    (0, None) when the job is no longer ours to run.
 
-    The files are encoded and written first, outside any lock (the slow part); the cell lock
-    is held only to count the cell and write the rows. Files no row took are removed."""
+    A sample that failed a gate is dropped here: no file is written, no row made; only the
+    cell's counters remember it. The files of passing samples are encoded and written first,
+    outside any lock (the slow part); the cell lock is held only to count the cell and write the
+    rows. Files no row took are removed."""
     job = GenerationJob.objects.select_related("checkpoint").get(pk=job_id)
     done = _done_indices(job_id, cell)
+    free = [i for i in range(cell.count) if i not in done]
+    passing = [p for p in range(len(draws)) if verdict.passed(p)]
+    slots = dict(zip(free, passing))  # sample slot -> position in the batch; the lease keeps `done` ours
     prepared: dict[int, PreparedImage] = {}
     committed: set[int] = set()
     try:
-        for i in (i for i in batch if i not in done):
-            position = batch.index(i)
-            prepared[i] = image_prepare(
+        for slot, position in slots.items():
+            prepared[slot] = image_prepare(
                 file=_png(images[position]),
                 condition=cell.condition,
                 source=source,
@@ -499,12 +571,13 @@ def _store_batch(
                 fitzpatrick_type=cell.skin_type,
                 regions=[Box(*b) for b in maps[position].params["boxes"]],
                 attribution=f"Synthetic, generated by Atlas DermGAN ({gen.name}), job {job.pk}",
-                external_id=f"job-{job.pk}/{cell.key}/{i}",
-                provenance=_provenance(job, gen, cell, i, batch_index, batch, batch_seed, maps[position].params),
+                external_id=f"job-{job.pk}/{cell.key}/{slot}",
+                provenance=_provenance(job, gen, cell, slot, draws[position], batch_index, position, len(draws),
+                                       batch_seed, maps[position].params, verdict.results[position], thresholds),
             )
         lock, _ = GapCellLock.objects.get_or_create(condition=cell.condition, skin_type=cell.skin_type)
-        return _store_batch_locked(job_id=job_id, owner=owner, cell=cell, lock=lock, batch=batch, prepared=prepared,
-                                   committed=committed)
+        return _store_batch_locked(job_id=job_id, owner=owner, cell=cell, lock=lock, draws=draws, verdict=verdict,
+                                   prepared=prepared, committed=committed)
     finally:
         # Rolled back, refused, or not needed after all (the cell filled up meanwhile): the
         # files of samples no committed row refers to go.
@@ -514,8 +587,8 @@ def _store_batch(
 
 
 def _store_batch_locked(
-    *, job_id: int, owner: str, cell: _Cell, lock: GapCellLock, batch: list[int], prepared: dict[int, PreparedImage],
-    committed: set[int],
+    *, job_id: int, owner: str, cell: _Cell, lock: GapCellLock, draws: list[int], verdict,
+    prepared: dict[int, PreparedImage], committed: set[int],
 ) -> tuple[int, GenerationJob | None]:
     new: set[int] = set()
     with transaction.atomic():
@@ -529,7 +602,7 @@ def _store_batch_locked(
         real, synthetic = cell_counts(cell.condition, cell.skin_type)
         room = min(cell.count - len(done),
                    synthetic_room(real=real, synthetic=synthetic, target=job.target, max_share=job.max_synthetic_share))
-        wanted = [i for i in batch if i not in done][: max(0, room)]
+        wanted = [i for i in prepared if i not in done][: max(0, room)]
         for i in wanted:
             item = prepared[i]
             result = (IngestResult(image=item.existing, created=False) if item.existing is not None
@@ -540,13 +613,21 @@ def _store_batch_locked(
                 new.add(i)
         stored = len(done) + len(wanted)
         entry = job.progress.setdefault(cell.key, {"stored": 0, "closed": False, "note": ""})
+        _count_draws(entry, draws, verdict, stored_before=len(done), count=cell.count)
         entry["stored"] = stored
         if stored < cell.count and room - len(wanted) <= 0:
             entry["closed"] = True
             entry["note"] = f"stopped at {stored} of {cell.count}: the cell reached the target with other images"
             _log(job, f"{_cell_label(cell)}: {entry['note']}")
+        elif stored < cell.count and entry["drawn"] >= entry["max_draws"]:
+            entry["closed"] = True
+            entry["note"] = (f"stopped at {stored} of {cell.count}: {entry['drawn'] - entry['passed']} of "
+                             f"{entry['drawn']} draws failed the gates ({_failures(entry)}), the most this cell may "
+                             f"draw; the model does not draw this cell well enough")
+            _log(job, f"{_cell_label(cell)}: {entry['note']}")
         elif stored >= cell.count:
-            _log(job, f"{_cell_label(cell)}: {stored} of {cell.count} done")
+            _log(job, f"{_cell_label(cell)}: {stored} of {cell.count} done ({entry['drawn']} drawn, "
+                      f"{entry['passed']} passed the gates)")
         reused = len(wanted) - len(new)
         if reused:
             _log(job, f"{_cell_label(cell)}: {reused} sample(s) had the pixels of an existing image (not stored twice)")
@@ -557,15 +638,33 @@ def _store_batch_locked(
     return len(new), job
 
 
+def _count_draws(entry: dict, draws: list[int], verdict, *, stored_before: int, count: int) -> None:
+    """Add a batch's draws to its cell's counters: drawn, passed, failed per gate (a sample
+    failing two gates counts under both)."""
+    entry.setdefault("max_draws", count * draws_per_image())
+    entry["drawn"] = entry.get("drawn", stored_before) + len(draws)
+    entry["batches"] = entry.get("batches", 0) + 1
+    entry["passed"] = entry.get("passed", stored_before) + sum(verdict.passed(p) for p in range(len(draws)))
+    failed = entry.setdefault("failed", {})
+    for result in verdict.results:
+        for gate, outcome in result.items():
+            failed[gate] = failed.get(gate, 0) + (not outcome["passed"])
+
+
+def _failures(entry: dict) -> str:
+    return ", ".join(f"{gate} {n}" for gate, n in entry.get("failed", {}).items() if n) or "none"
+
+
 def stored_total(job_id: int) -> int:
     """Images this job added, counted from its committed samples. A sample whose pixels were
     already in the catalogue (another job with the same draw, or a retry) added nothing."""
     return SyntheticSample.objects.filter(job_id=job_id, reused=False).count()
 
 
-def _provenance(job, gen, cell: _Cell, index: int, batch_index: int, batch: list[int], seed: int, map_params: dict) -> dict:
+def _provenance(job, gen, cell: _Cell, slot: int, draw: int, batch_index: int, position: int, batch_size: int,
+                seed: int, map_params: dict, gates: dict, thresholds) -> dict:
     checkpoint = job.checkpoint
-    return {
+    out = {
         "model": "DermGAN",
         "checkpoint": gen.name,
         "checkpoint_id": checkpoint.pk,
@@ -576,13 +675,19 @@ def _provenance(job, gen, cell: _Cell, index: int, batch_index: int, batch: list
         "code_version": gen.meta.get("code_version", ""),
         "job": job.pk,
         "cell": {"condition": cell.condition.slug, "skin_type": cell.skin_type},
-        "sample_index": index,
-        # generate(maps of the batch, seed, batch_size=len(batch)) redraws the batch; dropout
-        # noise depends on the position in the batch, not on the other maps.
+        "sample_index": slot,
+        "draw": draw,  # the cell's draw number: its map seed is stable_seed(job seed, cell, draw)
+        # generate(maps of the batch, seed, batch_size=size) redraws the batch; dropout noise
+        # depends on the position in the batch, not on the other maps.
         "seed": seed,
-        "batch": {"index": batch_index, "size": len(batch), "position": batch.index(index)},
+        "batch": {"index": batch_index, "size": batch_size, "position": position},
         "map": map_params,
     }
+    if gates:  # every gate's result and the thresholds it was judged by (the review queue shows them)
+        out["gates"] = gates
+        out["gate_thresholds"] = {k: v for k, v in thresholds.__dict__.items()
+                                  if k.split("_")[0] in {g if g != "defects" else "defect" for g in gates}}
+    return out
 
 
 def _png(image: PILImage.Image) -> bytes:
@@ -713,6 +818,11 @@ class JobCell:
     before: tuple[int, int]  # (real, synthetic) when planned
     after: tuple[int, int] | None  # when the job ended
     now: tuple[int, int]
+    gates: dict = field(default_factory=dict)  # drawn, passed, failed per gate, max_draws
+
+    @property
+    def failed_rows(self) -> list[tuple[str, int]]:
+        return list(self.gates.get("failed", {}).items())
 
     @property
     def skin_label(self) -> str:
@@ -741,8 +851,17 @@ def job_cells(job: GenerationJob) -> list[JobCell]:
             closed=progress.get("closed", False), note=progress.get("note", "") or p.get("note", ""),
             before=(p["real"], p["synthetic"]), after=(after["real"], after["synthetic"]) if after else None,
             now=(matrix.real(condition, p["skin_type"]), matrix.synthetic(condition, p["skin_type"])),
+            gates=cell_gate_counts(progress),
         ))
     return rows
+
+
+def cell_gate_counts(progress: dict) -> dict:
+    """A cell's draw counters from its progress entry: drawn, passed, failed by gate, the limit.
+    (Jobs started before the gates had none: every stored sample was one draw.)"""
+    stored = progress.get("stored", 0)
+    return {"drawn": progress.get("drawn", stored), "passed": progress.get("passed", stored),
+            "failed": dict(progress.get("failed", {})), "max_draws": progress.get("max_draws")}
 
 
 def job_status(job: GenerationJob) -> dict:
@@ -755,18 +874,19 @@ def job_status(job: GenerationJob) -> dict:
         "planned": job.planned_total,
         "stored": job.stored_total,
         "percent": 100 if not job.planned_total else round(100 * job.stored_total / job.planned_total),
-        "cells": [
-            {"condition": p["condition"], "skin_type": p["skin_type"], "planned": p["count"],
-             "stored": job.progress.get(cell_key(p["condition"], p["skin_type"]), {}).get("stored", 0),
-             "closed": job.progress.get(cell_key(p["condition"], p["skin_type"]), {}).get("closed", False)}
-            for p in job.plan
-        ],
+        "cells": [_cell_status(p, job.progress.get(cell_key(p["condition"], p["skin_type"]), {})) for p in job.plan],
         "log": job.log,
         "error": job.error,
         "created_at": job.created_at.isoformat() if job.created_at else None,
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+
+
+def _cell_status(plan_cell: dict, progress: dict) -> dict:
+    return {"condition": plan_cell["condition"], "skin_type": plan_cell["skin_type"], "planned": plan_cell["count"],
+            "stored": progress.get("stored", 0), "closed": progress.get("closed", False),
+            "note": progress.get("note", "") or plan_cell.get("note", ""), **cell_gate_counts(progress)}
 
 
 def crop_window(gen) -> int:

@@ -243,11 +243,17 @@ def _as_tensor(images: list[PILImage.Image]) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(i.convert("RGB")) for i in images])).permute(0, 3, 1, 2).contiguous()
 
 
+def report_encoder_path(records: list[RealRecord], *, window: int) -> Path:
+    """Where the report's encoder for these records lies (one file per data fingerprint)."""
+    fingerprint = data_fingerprint(records, catalogue_vocabulary(), {"encoder": "crop-encoder", "window": window, "steps": ENCODER_STEPS})
+    return Path(settings.GAN_ROOT) / "encoders" / f"report-encoder-{fingerprint[:16]}.pt"
+
+
 def report_encoder(records: list[RealRecord], crops: RealCrops, *, window: int) -> ev.CropEncoder:
     """The project's own crop encoder (generation.evaluate.CropEncoder) trained on the real
     training-side crops, cached per data fingerprint: the same extractor for every checkpoint."""
-    fingerprint = data_fingerprint(records, catalogue_vocabulary(), {"encoder": "crop-encoder", "window": window, "steps": ENCODER_STEPS})
-    path = Path(settings.GAN_ROOT) / "encoders" / f"report-encoder-{fingerprint[:16]}.pt"
+    path = report_encoder_path(records, window=window)
+    fingerprint = path.stem.removeprefix("report-encoder-")
     if path.exists():
         return ev.CropEncoder.load(path)
     keep = [i for i, t in enumerate(crops.skin_types) if t is not None]

@@ -72,6 +72,14 @@ class JobCellSerializer(serializers.Serializer):
     planned = serializers.IntegerField()
     stored = serializers.IntegerField()
     closed = serializers.BooleanField()
+    note = serializers.CharField(allow_blank=True, help_text="Why a cell stopped short (target reached, gates), if it did.")
+    drawn = serializers.IntegerField(help_text="Samples generated for the cell, failing ones included.")
+    passed = serializers.IntegerField(help_text="Samples that passed every automatic gate.")
+    failed = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Samples that failed each gate (tone, condition, copy, defects); "
+        "a sample failing two gates counts under both."
+    )
+    max_draws = serializers.IntegerField(allow_null=True, help_text="The most samples the cell may draw.")
 
 
 class GenerationJobSerializer(serializers.Serializer):

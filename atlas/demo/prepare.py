@@ -20,8 +20,9 @@ DEMO_PASSWORD = "demo-password"
 
 def demo_prepare(*, say: Callable[[str], None], seed_images: Callable[[], None]) -> None:
     # Imported here: the catalogue app does not depend on the ML apps at import time.
+    from generation.gating import gates_prepare
     from generation.quality import demo_classifier_ensure
-    from generation.services import demo_checkpoint_ensure
+    from generation.services import GanError, demo_checkpoint_ensure
     from search.indexing import index_rebuild
     from search.training import demo_model_ensure
 
@@ -34,6 +35,10 @@ def demo_prepare(*, say: Callable[[str], None], seed_images: Callable[[], None])
     say(f"search index: version {build.pk}, {build.vector_count} vectors ({build.embedded_count} newly embedded)")
     say(demo_checkpoint_ensure())
     say(demo_classifier_ensure())  # the real-only judge of GAN-test and the condition gate
+    try:
+        say(gates_prepare())  # the near-copy gate's encoder and index of real training crops
+    except GanError as exc:  # no checkpoint: gap filling will say what to run
+        say(f"gates: not ready ({exc})")
     say(demo_credentials_ensure())
     say(demo_user_ensure())
 

@@ -220,6 +220,22 @@ GAP_FILL_LEASE_SECONDS = env_int("ATLAS_GAP_FILL_LEASE_SECONDS", 600, minimum=30
 # studies and exports only once a reviewer approves them (docs/gap-filling.md, Review). Off
 # (a private deployment that trusts its gates) stores them as "no review needed".
 ATLAS_SYNTHETIC_REVIEW = env_bool("ATLAS_SYNTHETIC_REVIEW", True)
+# Automatic gates on every generated sample before it counts toward its cell (docs/gap-filling.md,
+# "Gates"): the gates to run (comma-separated; "none" runs none), a failing sample is dropped and
+# redrawn, at most GAP_FILL_DRAWS_PER_IMAGE draws per planned image of a cell. The copy and
+# defect defaults are calibrated on real crops (generation/gate_calibration.py says how).
+from generation.gate_calibration import COPY_CALIBRATION as _COPY, DEFECT_CALIBRATION as _DEFECT  # noqa: E402
+
+ATLAS_GATES = [g for g in env_list("ATLAS_GATES", ["tone", "condition", "copy", "defects"]) if g != "none"]
+GAP_FILL_DRAWS_PER_IMAGE = env_int("ATLAS_GAP_FILL_DRAWS_PER_IMAGE", 4, minimum=1)
+ATLAS_GATE_TONE_MAX_DIFFERENCE = env_int("ATLAS_GATE_TONE_MAX_DIFFERENCE", 1, minimum=0)  # types from the request
+ATLAS_GATE_CONDITION_TOP_K = env_int("ATLAS_GATE_CONDITION_TOP_K", 3, minimum=1)  # requested condition in the top k
+ATLAS_GATE_COPY_MAX_COSINE = env_float("ATLAS_GATE_COPY_MAX_COSINE", _COPY["max_cosine"], minimum=0, maximum=1)
+ATLAS_GATE_COPY_MAX_HASH_DISTANCE = env_int("ATLAS_GATE_COPY_MAX_HASH_DISTANCE", _COPY["max_hash_distance"], minimum=0)
+ATLAS_GATE_DEFECT_MAX_CAST = env_float("ATLAS_GATE_DEFECT_MAX_CAST", _DEFECT["max_cast"], minimum=0)
+ATLAS_GATE_DEFECT_MIN_CONTRAST = env_float("ATLAS_GATE_DEFECT_MIN_CONTRAST", _DEFECT["min_contrast"], minimum=0)
+ATLAS_GATE_DEFECT_MAX_FRAME = env_float("ATLAS_GATE_DEFECT_MAX_FRAME", _DEFECT["max_frame"], minimum=0)
+ATLAS_GATE_DEFECT_MAX_CHECKER = env_float("ATLAS_GATE_DEFECT_MAX_CHECKER", _DEFECT["max_checker"], minimum=0)
 CELERY_BEAT_SCHEDULE["generation-recover-jobs"] = {
     "task": "generation.tasks.generation_jobs_recover_task",
     "schedule": crontab(minute="*/5"),

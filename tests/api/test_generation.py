@@ -31,7 +31,8 @@ def test_create_then_watch_then_cancel(staff):
     assert response.status_code == 201, response.content
     job = response.json()
     assert (job["status"], job["planned"], job["stored"], job["percent"]) == ("queued", 2, 0, 0)
-    assert job["cells"] == [{"condition": "melanoma", "skin_type": 6, "planned": 2, "stored": 0, "closed": False}]
+    assert job["cells"] == [{"condition": "melanoma", "skin_type": 6, "planned": 2, "stored": 0, "closed": False,
+                             "note": "", "drawn": 0, "passed": 0, "failed": {}, "max_draws": 8}]  # gates off here
     assert staff.get(job["url"]).json()["id"] == job["id"]
     assert [j["id"] for j in staff.get("/api/v1/generation/jobs/").json()["results"]] == [job["id"]]
     cancelled = staff.post(f"/api/v1/generation/jobs/{job['id']}/cancel/")

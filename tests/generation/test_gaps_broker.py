@@ -96,6 +96,7 @@ class Worker:
             "MEDIA_ROOT": str(media_root),
             "ATLAS_VAR_DIR": str(log_dir / "var"),
             "ATLAS_GAN_DEVICE": "cpu",
+            "ATLAS_GATES": "none",  # as the in-process tests (tests/conftest.py): bookkeeping, not judging
             "LOG_LEVEL": "INFO",
         }
         command = [sys.executable, "-m", "celery", "-A", "atlas", "worker", "-Q", "generation", "-c", "1",

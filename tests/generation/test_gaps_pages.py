@@ -94,7 +94,8 @@ def test_staff_plan_start_watch_and_cancel(client, staff, job, django_capture_on
     assert b"Synthetic images waiting for review become searchable once approved" in detail.content
     status = client.get(reverse("generation:job_status", args=[job.pk])).json()
     assert status["status"] == "succeeded" and status["stored"] == status["planned"] == 2
-    assert status["cells"] == [{"condition": "melanoma", "skin_type": 6, "planned": 2, "stored": 2, "closed": False}]
+    assert status["cells"] == [{"condition": "melanoma", "skin_type": 6, "planned": 2, "stored": 2, "closed": False,
+                                "note": "", "drawn": 2, "passed": 2, "failed": {}, "max_draws": 8}]  # gates off here
 
     cancelled = client.post(reverse("generation:job_cancel", args=[new.pk]))
     assert cancelled.status_code == 302

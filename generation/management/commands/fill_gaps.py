@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from atlas.skin import roman
-from generation.gaps import GapError, GapPlan, GapPolicy, gap_plan, generation_job_create, generation_job_run, generation_jobs_recover
+from generation.gaps import (
+    GapError,
+    GapPlan,
+    GapPolicy,
+    gap_plan,
+    generation_job_create,
+    generation_job_run,
+    generation_jobs_recover,
+    job_status,
+)
 
 
 def _words(values: list[str]) -> list[str]:
@@ -60,10 +69,21 @@ class Command(BaseCommand):
             job.refresh_from_db()
             self.stdout.write(f"job {job.pk} {job.status}: {job.stored_total} of {job.planned_total} stored"
                               + (f" ({job.error})" if job.error else ""))
+            self._print_cells(job)
             if job.status == job.Status.FAILED:
                 raise CommandError(job.error)
         else:
             self.stdout.write(f"queued on the 'generation' queue; watch it at /generation/fill-gaps/jobs/{job.pk}/")
+
+    def _print_cells(self, job) -> None:
+        """Per cell: stored of planned, samples drawn, passing every gate, failing each gate."""
+        cells = job_status(job)["cells"]
+        width = max([len("condition"), *(len(c["condition"]) for c in cells)])
+        self.stdout.write(f"{'condition':<{width}} {'type':<4} {'stored':>6} {'drawn':>6} {'passed':>6}  failed by gate")
+        for c in cells:
+            failed = ", ".join(f"{gate} {n}" for gate, n in c["failed"].items()) or "-"
+            self.stdout.write(f"{c['condition']:<{width}} {roman(c['skin_type']):<4} {c['stored']:>3}/{c['planned']:<2} "
+                              f"{c['drawn']:>6} {c['passed']:>6}  {failed}" + (f"  ({c['note']})" if c["note"] else ""))
 
     def _print_plan(self, plan: GapPlan) -> None:
         policy = plan.policy
