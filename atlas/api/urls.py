@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from atlas.api import views
+from atlas.api import decks, views
 
 app_name = "api"
 
@@ -17,6 +17,7 @@ v1 = [
     path("search/", views.SearchView.as_view(), name="search"),
     path("similar/<uuid:public_id>/", views.SimilarView.as_view(), name="similar"),
     path("uploads/", views.UploadView.as_view(), name="upload"),
+    path("decks/audit/", decks.DeckAuditView.as_view(), name="deck-audit"),
     path("exports/", views.ExportListView.as_view(), name="export-list"),
     path("exports/<uuid:public_id>/", views.ExportDetailView.as_view(), name="export-detail"),
     path("exports/<uuid:public_id>/download/", views.ExportDownloadView.as_view(), name="export-download"),

@@ -361,7 +361,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"FitzpatrickTypeEnum": "atlas.skin.FITZPATRICK_CHOICES",
-                            "SkinTypeFilterEnum": "atlas.filters.SKIN_TYPE_VALUES"},
+                            "SkinTypeFilterEnum": "atlas.filters.SKIN_TYPE_VALUES",
+                            "DeckIgnoredReasonEnum": "atlas.decks.IGNORED_REASONS"},
 }
 
 # --- Operations -------------------------------------------------------------------------

@@ -37,6 +37,9 @@ MATRIX = [
     ("post", "/api/v1/similar/{image}/", NOBODY),
     ("post", "/api/v1/uploads/", {A: 401, C: 403, K: 201, S: 201}),
     ("get", "/api/v1/uploads/", NOBODY),
+    ("post", "/api/v1/decks/audit/", ALL_OK),  # a deck audit is a read of public data
+    ("get", "/api/v1/decks/audit/", NOBODY),
+    ("delete", "/api/v1/decks/audit/", NOBODY),
     ("get", "/api/v1/exports/", TOKEN_ONLY),
     ("post", "/api/v1/exports/", {A: 401, C: 202, K: 202, S: 202}),
     ("get", "/api/v1/exports/{export}/", TOKEN_ONLY),
@@ -62,6 +65,8 @@ def _body(method: str, path: str, seed: int) -> dict:
         return {"image": _file(seed), "k": 3}
     if path.endswith("/exports/") and method == "post":
         return {"condition": ["melanoma"], "commercial": "false"}
+    if path.endswith("/decks/audit/") and method == "post":
+        return {"cards": [{"condition": "tinea", "count": 2, "fitzpatrick_type": 2}]}  # + the image, below
     if path.endswith("/generation/jobs/") and method == "post":
         return {"target": 3, "condition": ["melanoma"], "fitzpatrick": [5, 6]}
     return {}
@@ -86,7 +91,12 @@ def test_permission_matrix(role, catalogue, gan_checkpoint, api_client_for, djan
     for seed, (method, path, expected) in enumerate(MATRIX):
         url = path.format(image=image, export=export, job=job)
         with django_capture_on_commit_callbacks(execute=not path.startswith("/api/v1/generation")):
-            response = getattr(api, method)(url, _body(method, path, seed), format="multipart")
+            body = _body(method, path, seed)
+            if "/decks/" in path:  # JSON only: a deck's card lines are nested
+                body = {**body, "images": [str(image)]} if method == "post" else body
+                response = getattr(api, method)(url, body, format="json")
+            else:
+                response = getattr(api, method)(url, body, format="multipart")
         if response.status_code != expected[role]:
             failures.append(f"{method.upper()} {url}: {response.status_code}, expected {expected[role]}")
         elif response.status_code >= 400:
