@@ -69,6 +69,12 @@ class TrainConfig:
     cpu_budget_seconds: float = 0  # the run's CPU-time budget: the lr decays within it, then training stops and saves
     wall_budget_seconds: float = 0  # the same for wall-clock time (a shared machine); 0 = no limit
     device: str = "cpu"  # "cuda" to fine-tune a large checkpoint on a GPU; augmentation stays on the CPU
+    # Text-only tuning (`train_text`): the image tower of `init` is frozen, so every image vector
+    # (and photo and "more like this" search) stays exactly as it was; only the text tower learns.
+    text_only: bool = False
+    tone_spread: float = 0.3  # a caption naming type t matches its condition's images of type s with weight tone_spread^|t-s|
+    tone_free: float = 0.2  # share of text-only captions that name no skin type (they match the condition at every type)
+    image_views: int = 2  # augmented views per training image, besides the plain one, that captions are ranked against
 
 
 # The old recipe (64 px ViT, ClipLoss on captions only, crop + flip): kept for comparison runs.
@@ -232,6 +238,26 @@ def _soft_cross_entropy(logits, targets):
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
+def tone_targets(query_condition, query_type, image_condition, image_type, spread: float):
+    """(queries, images) target weights for captions "CONDITION on TONE skin", each row summing to 1.
+
+    A caption matches only images of its condition; among those, images of the named type
+    weigh 1 and others spread^|type difference| (type 0 = no type named: every type weighs 1).
+    So "acne on very dark skin" ranks acne on type V above eczema on type VI: the condition
+    comes first and the tone orders within it, and a type with few images of a condition
+    still finds the condition (the grouped CLIP loss made all other types negatives, which
+    taught the text tower to rank by tone first: docs/experiments.md, "Equal service").
+    A row whose condition has no image is all zeros.
+    """
+    import torch
+
+    distance = (query_type[:, None] - image_type[None, :]).abs().to(torch.float32)
+    weights = torch.pow(torch.tensor(float(spread)), distance)
+    weights = torch.where((query_type == 0)[:, None], torch.ones_like(weights), weights)
+    weights = weights * (query_condition[:, None] == image_condition[None, :])
+    return weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
 def supcon_loss(features, labels, temperature: float):
     """Supervised contrastive loss (Khosla et al. 2020, "L_out") over L2-normalised features.
 
@@ -290,16 +316,13 @@ def train(
     import torch
     from tqdm import tqdm
 
+    if config.text_only:
+        return train_text(samples, config=config, out_path=out_path, command=command, progress=progress)
     started, cpu_started = time.monotonic(), time.process_time()
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = random.Random(config.seed)
-
-    train_set = [s for s in samples if not is_heldout(s.key, config.holdout_fraction)]
-    if config.max_images and len(train_set) > config.max_images:
-        train_set = rng.sample(train_set, config.max_images)
-    if len(train_set) < 2:
-        raise ValueError(f"need at least 2 training images, found {len(train_set)} (held out: {config.holdout_fraction:.0%})")
+    train_set = _training_split(samples, config, rng)
 
     model, preprocess = build_model(config)
     device = config.device
@@ -326,13 +349,7 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
 
     def budget_used(step: int) -> float:
-        """Share of the run done: by steps, or by CPU or wall time when a budget says so."""
-        shares = [step / total_steps]
-        if config.cpu_budget_seconds:
-            shares.append((time.process_time() - cpu_started) / config.cpu_budget_seconds)
-        if config.wall_budget_seconds:
-            shares.append((time.monotonic() - started) / config.wall_budget_seconds)
-        return max(shares)
+        return _budget_used(step, total_steps, config, started, cpu_started)
 
     def batch_loss(index) -> dict:
         images = ((augment(pixels[index], size, generator, config.augment) - mean) / std).to(device)
@@ -385,7 +402,167 @@ def train(
             logger.warning("training stopped early %s", stopped_early)
             break
 
-    metadata = {
+    metadata = _run_metadata(
+        samples, config, command=command, conditions=conditions, train_images=len(train_set), losses=losses, terms=terms,
+        stopped_early=stopped_early, started=started, cpu_started=cpu_started,
+    )
+    metadata = save_checkpoint(model, out_path, metadata=metadata, half=config.save_half)
+    return TrainResult(checkpoint=out_path, metadata=metadata)
+
+
+def train_text(
+    samples: Sequence[Sample],
+    *,
+    config: TrainConfig,
+    out_path: Path,
+    command: str = "",
+    progress: bool = True,
+) -> TrainResult:
+    """Tune only the text tower of the `init` checkpoint, against its frozen image tower.
+
+    The training images are embedded once (plain, as search embeds them, plus `image_views`
+    augmented views); each step draws captions evenly over (condition, skin type), so every
+    type is asked about equally however few images it has, and ranks all those vectors
+    against each caption with `tone_targets`. Image vectors, and so photo search, "more like
+    this" and the index, are unchanged; only what words find moves. Minutes of CPU, where
+    the whole model takes half an hour.
+    """
+    import open_clip
+    import torch
+    from tqdm import tqdm
+
+    if not config.init:
+        raise ValueError("text-only training tunes an existing model: give --init CHECKPOINT")
+    started, cpu_started = time.monotonic(), time.process_time()
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = random.Random(config.seed)
+    train_set = _training_split(samples, config, rng)
+
+    model, preprocess = build_model(config)
+    device = config.device
+    model.to(device).eval()  # BatchNorm statistics of the image tower stay as trained
+    tokenizer = open_clip.get_tokenizer(config.model_name)
+    generator = torch.Generator().manual_seed(config.seed)
+    features = _embed_views(model, preprocess, train_set, config, generator, progress=progress)  # (n, views, dim)
+    views = features.shape[1]
+    conditions = sorted({s.meta.condition for s in train_set})
+    image_condition = torch.tensor([conditions.index(s.meta.condition) for s in train_set]).repeat_interleave(views).to(device)
+    image_type = torch.tensor([s.meta.fitzpatrick_type or 0 for s in train_set]).repeat_interleave(views).to(device)
+    features = features.reshape(-1, features.shape[-1]).to(device)
+    # What a caption about a condition may say beside its name: synonyms, sites and origins seen with it.
+    about = {
+        name: (
+            next(s.meta.synonyms for s in train_set if s.meta.condition == name),
+            sorted({s.meta.body_site for s in train_set if s.meta.condition == name}),
+            sorted({s.meta.origin for s in train_set if s.meta.condition == name}),
+        )
+        for name in conditions
+    }
+
+    for name, param in model.named_parameters():
+        param.requires_grad_(not _is_frozen_in_text_tuning(name))
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+    logit_scale = model.logit_scale.exp().detach()
+    batch_size = config.batch_size
+    steps_per_epoch = max(1, len(train_set) // batch_size)
+    total_steps = steps_per_epoch * config.epochs
+
+    def captions(count: int):
+        chosen, types, texts = [], [], []
+        for _ in range(count):
+            name = rng.choice(conditions)
+            skin_type = 0 if rng.random() < config.tone_free else rng.randint(1, 6)
+            synonyms, sites, origins = about[name]
+            meta = CaptionMeta(name, synonyms, skin_type or None, rng.choice(sites), rng.choice(origins))
+            chosen.append(conditions.index(name))
+            types.append(skin_type)
+            texts.append(caption_variants(meta, 1, rng)[0])
+        return torch.tensor(chosen, device=device), torch.tensor(types, device=device), tokenizer(texts).to(device)
+
+    losses: list[float] = []
+    stopped_early, step = "", 0
+    for epoch in tqdm(range(config.epochs), desc="tuning the text tower", unit="epoch", disable=not progress):
+        total, done = 0.0, 0
+        for _ in range(steps_per_epoch):
+            used = _budget_used(step, total_steps, config, started, cpu_started)
+            if used >= 1.0 and step > 0:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * _lr_factor(step, config.warmup_steps, used)
+            query_condition, query_type, tokens = captions(batch_size)
+            text_features = model.encode_text(tokens, normalize=True)
+            targets = tone_targets(query_condition, query_type, image_condition, image_type, config.tone_spread)
+            loss = _soft_cross_entropy(logit_scale * text_features @ features.T, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step, done, total = step + 1, done + 1, total + loss.item()
+        losses.append(total / max(1, done))
+        logger.info("epoch %d text loss %.4f", epoch + 1, losses[-1])
+        if step < total_steps and _budget_used(step, total_steps, config, started, cpu_started) >= 1.0:
+            stopped_early = f"at step {step} of {total_steps} (epoch {epoch + 1} of {config.epochs}): the budget was spent"
+            logger.warning("text tuning stopped early %s", stopped_early)
+            break
+
+    metadata = _run_metadata(
+        samples, config, command=command, conditions=conditions, train_images=len(train_set), losses=losses,
+        terms={"text": [round(x, 4) for x in losses]}, stopped_early=stopped_early, started=started, cpu_started=cpu_started,
+    )
+    metadata = save_checkpoint(model, out_path, metadata=metadata, half=config.save_half)
+    return TrainResult(checkpoint=out_path, metadata=metadata)
+
+
+def _is_frozen_in_text_tuning(name: str) -> bool:
+    """The image tower and the temperature; everything else is the text tower."""
+    return name.startswith("visual.") or name in ("logit_scale", "logit_bias")
+
+
+def _embed_views(model, preprocess, train_set, config: TrainConfig, generator, *, progress: bool, chunk: int = 64):
+    """(n, 1 + image_views, dim) normalised image vectors: the plain view as search computes it
+    (the model's own preprocessing), then augmented views (search/clip_augment.py)."""
+    import torch
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+    from tqdm import tqdm
+
+    size, mean, std = _input_size(preprocess), *_normalisation(preprocess)
+    wide = round(size * config.load_scale)
+    out = []
+    for start in tqdm(range(0, len(train_set), chunk), desc="embedding training images", unit="batch", disable=not progress):
+        images = [s.load().convert("RGB") for s in train_set[start : start + chunk]]
+        plain = torch.stack([preprocess(im) for im in images])
+        pixels = torch.from_numpy(
+            np.stack([np.asarray(ImageOps.fit(im, (wide, wide), PILImage.Resampling.BICUBIC)) for im in images])
+        ).permute(0, 3, 1, 2).contiguous()
+        batches = [plain] + [(augment(pixels, size, generator, config.augment) - mean) / std for _ in range(config.image_views)]
+        with torch.no_grad():
+            vectors = [model.encode_image(b.to(config.device), normalize=True) for b in batches]
+        out.append(torch.stack(vectors, dim=1))
+    return torch.cat(out)
+
+
+def _training_split(samples: Sequence[Sample], config: TrainConfig, rng: random.Random) -> list[Sample]:
+    train_set = [s for s in samples if not is_heldout(s.key, config.holdout_fraction)]
+    if config.max_images and len(train_set) > config.max_images:
+        train_set = rng.sample(train_set, config.max_images)
+    if len(train_set) < 2:
+        raise ValueError(f"need at least 2 training images, found {len(train_set)} (held out: {config.holdout_fraction:.0%})")
+    return train_set
+
+
+def _budget_used(step: int, total_steps: int, config: TrainConfig, started: float, cpu_started: float) -> float:
+    """Share of the run done: by steps, or by CPU or wall time when a budget says so."""
+    shares = [step / total_steps]
+    if config.cpu_budget_seconds:
+        shares.append((time.process_time() - cpu_started) / config.cpu_budget_seconds)
+    if config.wall_budget_seconds:
+        shares.append((time.monotonic() - started) / config.wall_budget_seconds)
+    return max(shares)
+
+
+def _run_metadata(samples, config: TrainConfig, *, command, conditions, train_images, losses, terms, stopped_early, started, cpu_started) -> dict:
+    return {
         "model_name": config.model_name,
         "config": asdict(config),
         "command": command,
@@ -393,7 +570,7 @@ def train(
         "code_version": code_version(),
         "init": _describe_init(config.init),
         "conditions": conditions,
-        "train_images": len(train_set),
+        "train_images": train_images,
         "heldout_images": sum(is_heldout(s.key, config.holdout_fraction) for s in samples),
         "epoch_losses": [round(x, 4) for x in losses],
         "epoch_loss_terms": terms,
@@ -404,8 +581,6 @@ def train(
         "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    metadata = save_checkpoint(model, out_path, metadata=metadata, half=config.save_half)
-    return TrainResult(checkpoint=out_path, metadata=metadata)
 
 
 def _describe_init(init: str) -> dict | None:
@@ -439,6 +614,8 @@ def _normalisation(preprocess) -> tuple:
 def _param_groups(model, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
         is_matrix = param.ndim >= 2 and "embedding" not in name and "token" not in name
         (decay if is_matrix else no_decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

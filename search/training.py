@@ -35,6 +35,7 @@ def clip_samples() -> list:
 
 
 FINETUNE_LR = 1e-5  # the default learning rate when starting from a general checkpoint (--init)
+TEXT_TUNE_LR = 3e-4  # --text-only: the small text tower moves little in a few hundred steps at 1e-5
 
 
 def clip_model_train(
@@ -48,6 +49,8 @@ def clip_model_train(
     lr: float | None = None,
     device: str = "",
     max_minutes: float | None = None,
+    text_only: bool = False,
+    threads: int | None = None,
 ):
     """Train the open_clip search model on the catalogue and save it where settings load it from.
 
@@ -55,17 +58,20 @@ def clip_model_train(
     instead of random weights, at a fine-tuning learning rate unless `lr` says otherwise.
     `device` "cuda" trains on a GPU (default: the CPU, which is how the demo model is made).
     `max_minutes` is a wall-clock budget: the learning rate decays within it, then training stops.
+    `text_only` tunes only the text tower of `init` (search/clip_train.py, `train_text`).
     """
     from pathlib import Path
 
     from search.clip_train import preset as make_config
     from search.clip_train import train
 
+    if text_only and not init:
+        raise ValueError("--text-only tunes an existing model: give --init CHECKPOINT")
     if lr is None and init:
-        lr = FINETUNE_LR
+        lr = TEXT_TUNE_LR if text_only else FINETUNE_LR
     config = make_config(
         preset, epochs=epochs, model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr, device=device or None,
-        wall_budget_seconds=max_minutes * 60 if max_minutes else None,
+        wall_budget_seconds=max_minutes * 60 if max_minutes else None, text_only=text_only or None, threads=threads,
     )
     samples = clip_samples()
     if len(samples) < 2:

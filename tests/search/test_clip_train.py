@@ -254,3 +254,58 @@ def test_a_bad_init_is_refused_before_anything_is_written(tmp_path):
         with pytest.raises(ValueError, match=message):
             train(_toy_samples(), config=config, out_path=tmp_path / "out.pt", progress=False)
     assert not (tmp_path / "out.pt").exists() and not (tmp_path / "out.json").exists()
+
+
+# --- text-only tuning: the condition first, the tone within it (equal service across tones) ---
+
+
+def test_tone_targets_put_the_condition_first_and_the_named_type_within_it():
+    from search.clip_train import tone_targets
+
+    image_condition, image_type = torch.tensor([0, 0, 0, 1, 1]), torch.tensor([5, 4, 1, 5, 6])
+    targets = tone_targets(torch.tensor([0, 0, 1, 2]), torch.tensor([5, 0, 6, 3]), image_condition, image_type, 0.5)
+    assert torch.allclose(targets[:3].sum(dim=1), torch.ones(3))
+    named = targets[0]  # condition 0 on type V
+    assert named[3] == 0 and named[4] == 0  # another condition on the very type asked for is no match
+    assert named[0] > named[1] > named[2] > 0  # type V, then IV, then I
+    assert torch.isclose(named[1] / named[0], torch.tensor(0.5)) and torch.isclose(named[2] / named[0], torch.tensor(0.5**4))
+    assert torch.allclose(targets[1, :3], torch.full((3,), 1 / 3))  # no type named: every type of the condition alike
+    assert targets[2, 4] > targets[2, 3] > 0 and targets[2, :3].sum() == 0
+    assert targets[3].sum() == 0  # a condition without images
+
+
+def test_text_only_tuning_moves_the_text_tower_and_leaves_every_image_vector_as_it_was(tmp_path):
+    from search.clip_train import save_checkpoint
+    from search.encoder import register_model_configs
+
+    register_model_configs()
+    torch.manual_seed(0)
+    start = open_clip.create_model(MODEL)
+    save_checkpoint(start, tmp_path / "start.pt", metadata={}, half=False)
+    config = TrainConfig(
+        model_name=MODEL, init=str(tmp_path / "start.pt"), text_only=True, epochs=15, batch_size=8, lr=3e-3, warmup_steps=1,
+        holdout_fraction=0.0, threads=1, save_half=False, image_views=1,
+    )
+    result = train(_toy_samples(), config=config, out_path=tmp_path / "tuned.pt", command="test", progress=False)
+    tuned, before = _state(tmp_path / "tuned.pt"), start.state_dict()
+    frozen = [k for k in before if k.startswith("visual.") or k == "logit_scale"]
+    assert len(frozen) > 10 and all(torch.equal(tuned[k], before[k]) for k in frozen)
+    assert not torch.allclose(tuned["text_projection"], before["text_projection"])
+    meta = result.metadata
+    assert meta["epoch_losses"][-1] < meta["epoch_losses"][0]
+    assert meta["config"]["text_only"] and meta["init"]["path"] == str(tmp_path / "start.pt") and meta["command"] == "test"
+
+    model, _, preprocess = open_clip.create_model_and_transforms(MODEL, pretrained=str(tmp_path / "tuned.pt"))
+    model.eval()
+    samples = _toy_samples(4)  # one image of each condition
+    with torch.no_grad():
+        images = model.encode_image(torch.stack([preprocess(s.load()) for s in samples]), normalize=True)
+        texts = model.encode_text(open_clip.get_tokenizer(MODEL)([f"{s.meta.condition} on dark brown skin" for s in samples]), normalize=True)
+    assert torch.equal((texts @ images.T).argmax(dim=1), torch.arange(4))  # each caption finds its condition
+
+
+def test_text_only_tuning_needs_a_model_to_tune(tmp_path):
+    config = TrainConfig(model_name=MODEL, text_only=True, epochs=1, holdout_fraction=0.0, threads=1)
+    with pytest.raises(ValueError, match="give --init"):
+        train(_toy_samples(), config=config, out_path=tmp_path / "out.pt", progress=False)
+    assert not (tmp_path / "out.pt").exists()

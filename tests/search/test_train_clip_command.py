@@ -34,3 +34,16 @@ def test_a_bad_init_is_a_clear_error_that_writes_nothing(catalogue, tmp_path):
     with pytest.raises(CommandError, match="unknown open_clip model"):
         call_command("train_clip", "--model", "no-such-model", "--epochs", "1", "--out", str(out))
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_text_only_tunes_the_text_tower_of_a_local_checkpoint(catalogue, tiny_checkpoint, tmp_path):
+    out = tmp_path / "tuned.pt"
+    call_command(
+        "train_clip", "--init", str(tiny_checkpoint), "--model", MODEL, "--text-only", "--threads", "1", "--epochs", "1", "--out", str(out)
+    )
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["config"]["text_only"] and meta["config"]["threads"] == 1 and meta["config"]["lr"] == 3e-4
+    assert meta["init"]["path"] == str(tiny_checkpoint)
+    with pytest.raises(CommandError, match="give --init"):
+        call_command("train_clip", "--text-only", "--epochs", "1", "--out", str(tmp_path / "other.pt"))
+    assert not (tmp_path / "other.pt").exists()

@@ -24,13 +24,22 @@ class Command(BaseCommand):
             "--max-minutes", type=float, default=None, help="Wall-clock budget: the learning rate decays within it, then training stops."
         )
         parser.add_argument("--lr", type=float, default=None, help="Peak learning rate (default: the preset's; 1e-5 with --init).")
+        parser.add_argument(
+            "--text-only",
+            action="store_true",
+            help="Tune only the text tower of --init against its frozen image tower (image vectors stay as they are).",
+        )
+        parser.add_argument("--threads", type=int, default=None, help="Torch CPU threads (default: the preset's, 2).")
 
-    def handle(self, *args, preset: str, epochs: int | None, out: str, init: str, model: str, lr: float | None, device: str, max_minutes: float | None, **options) -> None:
+    def handle(
+        self, *args, preset: str, epochs: int | None, out: str, init: str, model: str, lr: float | None, device: str,
+        max_minutes: float | None, text_only: bool, threads: int | None, **options,
+    ) -> None:
         command = "python manage.py train_clip " + " ".join(sys.argv[2:])
         try:
             result = clip_model_train(
                 preset=preset, epochs=epochs, out=out, command=command.strip(), init=init, model_name=model, lr=lr, device=device,
-                max_minutes=max_minutes,
+                max_minutes=max_minutes, text_only=text_only, threads=threads,
             )
         except (SearchUnavailable, ValueError) as exc:
             raise CommandError(str(exc)) from None
