@@ -306,9 +306,9 @@ def _updated_index(model_version: str, *, full: bool) -> tuple[VectorIndex, bool
     present = set(live.ids().tolist())
     dropped = live.remove(np.fromiter(present - wanted, dtype=np.int64))
     new_ids = sorted(wanted - present)
-    for start in range(0, len(new_ids), 5000):
-        ids, vectors = stored_vectors(model_version, new_ids[start : start + 5000])
-        live.add(ids, vectors)
+    parts = [stored_vectors(model_version, new_ids[start : start + 5000]) for start in range(0, len(new_ids), 5000)]
+    if parts:  # one add: each add re-sorts the whole id and vector arrays
+        live.add(np.concatenate([ids for ids, _ in parts]), np.concatenate([vectors for _, vectors in parts]))
     return live, False, dropped
 
 
@@ -316,15 +316,17 @@ def _live_for_update(model_version: str, size: int) -> VectorIndex | None:
     if settings.SEARCH_INDEX_PUBLISH:  # a fresh worker host starts from the newest published version
         distribution.index_fetch_quietly(store=index_store())
     try:
-        index, pointer = index_store().load_current()
+        index, pointer = index_store().load_current(mmap=False)  # a private copy: this one is updated
     except IndexUnavailable as exc:
         logger.warning("rebuilding the index from scratch: %s", exc)
         return None
     if pointer.get("model_version") != model_version:
         logger.info("model changed (%s -> %s): full rebuild", pointer.get("model_version"), model_version)
         return None
-    if index.spec.kind != _spec_for(size).kind:
-        logger.info("collection size %d calls for a %s index: full rebuild", size, _spec_for(size).kind)
+    wanted = _spec_for(size)
+    if index.spec.kind != wanted.kind or (wanted.kind == "ivf" and not index.spec.nlist / 4 <= wanted.nlist <= index.spec.nlist * 4):
+        # The collection grew (or shrank) past what the live layout was trained for.
+        logger.info("collection size %d calls for a %s index with %d lists: full rebuild", size, wanted.kind, wanted.nlist)
         return None
     return index
 

@@ -323,6 +323,10 @@ def _skin_type_gap(filters: ImageFilters, boost: _Boost) -> SkinTypeGap | None:
     return SkinTypeGap(conditions=conditions, requested=requested, nearest=tuple(sorted(t for t in present if distance[t] == closest)))
 
 
+# Candidates fetched per result before a filter falls back to passing every allowed id.
+POSTFILTER_FETCH_PER_HIT = 16
+
+
 def _hits(
     index: VectorIndex, vector: np.ndarray, filters: ImageFilters, k: int, exclude: set[int], *, boosted: bool = False, nearest_type: bool = False
 ) -> list[SearchHit]:
@@ -332,6 +336,17 @@ def _hits(
     visible = images_filtered(filters)
     labels = {"boosted": boosted, "nearest_type": nearest_type}
     if not filters.is_empty():
+        # A wide filter (a condition, a skin type) keeps many of the nearest images: rank
+        # without it and keep the allowed ones, one database query over the candidates. When
+        # k survive, they are the top k allowed in the index's order; otherwise every allowed
+        # id goes into the index, which is complete (at 1M images fetching 100k allowed ids
+        # costs more than the whole query should).
+        fetch = POSTFILTER_FETCH_PER_HIT * k + len(exclude)
+        candidates = [(i, s) for i, s in index.search(vector, fetch) if i not in exclude]
+        passing = set(visible.filter(id__in=[i for i, _ in candidates]).values_list("id", flat=True))
+        ranked = [(i, s) for i, s in candidates if i in passing][:k]
+        if len(ranked) >= k:
+            return _rows(ranked, visible, labels)[:k]
         allowed = np.fromiter(visible.values_list("id", flat=True), dtype=np.int64)
         allowed = allowed[~np.isin(allowed, list(exclude))] if exclude else allowed
         ranked = index.search(vector, k, allowed_ids=allowed)

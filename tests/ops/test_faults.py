@@ -276,17 +276,13 @@ def test_redis_down_browsing_and_search_work_jobs_refused_then_resume(
 
 
 def _reindex_killed_while_writing() -> None:
-    """In a forked child: reindex, but die (SIGKILL) half-way through writing the new file."""
-    import faiss
+    """In a forked child: reindex, but die (SIGKILL) with the new file written and not yet renamed."""
+    import search.index
 
-    def write_half_then_die(index, path) -> None:
-        with open(path, "wb") as handle:
-            handle.write(b"\x00" * 4096)
-            handle.flush()
-            os.fsync(handle.fileno())
+    def die(fd) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
-    faiss.write_index = write_half_then_die
+    search.index.os.fsync = die  # the save's fsync, just before its rename (the child's own os module)
     from search.indexing import index_rebuild
 
     index_rebuild(full=True)
