@@ -98,6 +98,13 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def _unique(array: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. np.unique's hash path (numpy 2.4) took 1.5-3 s for 60k ids on the
+    shared VM where a sort takes 0.3 ms (measured); a filter passes up to a million ids here."""
+    array = np.sort(np.asarray(array, dtype=np.int64))
+    return array[np.concatenate(([True], array[1:] != array[:-1]))] if len(array) else array
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     view = array.view()
     view.flags.writeable = False
@@ -132,7 +139,7 @@ class VectorIndex:
     def build(cls, ids: np.ndarray, vectors: np.ndarray, *, spec: IndexSpec | None = None, seed: int = 0) -> VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = normalise(vectors)
-        if len(np.unique(ids)) != len(ids):
+        if len(_unique(ids)) != len(ids):
             raise ValueError("duplicate ids in one build")
         spec = spec or choose_spec(len(ids))
         index = cls.empty(vectors.shape[1], spec)
@@ -186,7 +193,7 @@ class VectorIndex:
         vectors = normalise(vectors)
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected {len(ids)} vectors of dim {self.dim}, got {vectors.shape}")
-        if len(np.unique(ids)) != len(ids):
+        if len(_unique(ids)) != len(ids):
             raise ValueError("duplicate ids in one add")
         self.remove(ids)  # re-adding an id replaces its vector instead of duplicating it
         if self._ivf is not None:
@@ -204,7 +211,8 @@ class VectorIndex:
     def remove(self, ids: Iterable[int]) -> int:
         self._writable()
         ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
-        present = np.unique(ids[np.isin(ids, self._ids)])
+        ids = _unique(ids)
+        present = ids[self._rows(ids) >= 0]
         if len(present) == 0:
             return 0
         if self._ivf is not None:
@@ -231,7 +239,7 @@ class VectorIndex:
         if allowed_ids is None:
             allowed = None
         else:
-            allowed = np.unique(np.asarray(list(allowed_ids) if not isinstance(allowed_ids, np.ndarray) else allowed_ids, dtype=np.int64))
+            allowed = _unique(np.asarray(list(allowed_ids) if not isinstance(allowed_ids, np.ndarray) else allowed_ids, dtype=np.int64))
             allowed = allowed[self._rows(allowed) >= 0]
             if len(allowed) == 0:
                 return []
