@@ -89,6 +89,7 @@ def setup(images: int) -> None:
         "path.parent.mkdir(parents=True, exist_ok=True);"
         "save_checkpoint(open_clip.create_model(settings.SEARCH_CLIP_MODEL), path, metadata={'note': 'random init, bench_api'})"
     ))
+    manage("search_export_onnx")  # the query towers web workers run
     manage("reindex", "--full")
     # Fresh tables have no planner statistics until autovacuum gets to them.
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", "ANALYZE", DB], check=True)

@@ -52,6 +52,8 @@ from search.encoder import register_model_configs
 from search.clip_train import save_checkpoint
 register_model_configs(); torch.manual_seed(0)
 save_checkpoint(open_clip.create_model(settings.SEARCH_CLIP_MODEL), Path(settings.SEARCH_CLIP_PRETRAINED), metadata={"note": "bench: random init"})
+from search.training import search_onnx_export
+search_onnx_export()  # the query towers web workers run (gunicorn refuses to start without them)
 from search.indexing import index_rebuild
 build = index_rebuild(full=True)
 from tests.generation.gaps_helpers import tiny_checkpoint

@@ -1,8 +1,8 @@
 """gunicorn settings for Atlas: `gunicorn -c scripts/gunicorn.conf.py atlas.wsgi`.
 
 Every value can be overridden from the environment (GUNICORN_BIND, WEB_CONCURRENCY, ...).
-Workers are sync processes: a search embeds its query on the CPU (tens of ms), so threads
-would only contend for the GIL. Each worker loads the search index once and reloads it when
+Workers are sync processes: a search embeds its query on the CPU with ONNX Runtime (no torch
+in web processes; a few ms), so threads would only contend for the GIL. Each worker loads the search index once and reloads it when
 a new version is published (docs/operations.md).
 """
 
@@ -25,7 +25,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")  # the 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log (Atlas logs requests itself)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-# Don't load the app in the master: each worker loads torch/FAISS itself after fork.
+# Don't load the app in the master: each worker loads its query encoder (ONNX Runtime, no
+# torch) and opens the index itself after fork. The master sets up Django only to check that
+# the query model's ONNX export matches the configured checkpoint (on_starting).
 preload_app = False
 
 # Prometheus: every worker writes its samples under one directory; /metrics adds them up.
@@ -43,6 +45,23 @@ def on_starting(server) -> None:
     _metrics_base.mkdir(parents=True, exist_ok=True)
     instance = tempfile.mkdtemp(prefix=f"gunicorn-{os.getpid()}-", dir=_metrics_base)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = instance  # the workers are forked after this
+    _refuse_a_stale_query_model()
+
+
+def _refuse_a_stale_query_model() -> None:
+    """Refuse to start when the ONNX query towers belong to another model version than the
+    configured checkpoint (search/checks.py): every search would rank in the wrong space.
+    gunicorn prints a RuntimeError raised here as "Error: ..." and exits 1."""
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return  # atlas.wsgi refuses with its own message
+    import django
+
+    django.setup()  # settings and apps only: no database connection, no torch
+    from search.checks import query_runtime_problem
+
+    problem = query_runtime_problem()
+    if problem:
+        raise RuntimeError(f"refusing to start: web processes cannot embed search queries: {problem}")
 
 
 def on_exit(server) -> None:

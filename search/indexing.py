@@ -32,6 +32,7 @@ from search.encoder import Encoder, EncoderUnavailable, load_encoder
 from search.errors import SearchUnavailable
 from search.index import IndexSpec, IndexStore, IndexSuperseded, IndexUnavailable, VectorIndex, choose_spec
 from search.models import ImageEmbedding, IndexBuild
+from search.onnx_runtime import OnnxEncoder, load_onnx_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,22 @@ def encoder_get() -> Encoder:
             settings.SEARCH_CLIP_DEVICE,
             settings.SEARCH_EMBED_BATCH_SIZE,
             settings.SEARCH_TORCH_THREADS,
+        )
+    except EncoderUnavailable as exc:
+        raise SearchUnavailable(str(exc)) from exc
+
+
+def query_encoder_get() -> Encoder | OnnxEncoder:
+    """The encoder that embeds queries in this process: ONNX Runtime (no torch) unless
+    SEARCH_QUERY_RUNTIME=torch. Same vectors, same version string (tests compare them)."""
+    if settings.SEARCH_QUERY_RUNTIME == "torch":
+        return encoder_get()
+    try:
+        return load_onnx_encoder(
+            settings.SEARCH_CLIP_MODEL,
+            str(settings.SEARCH_CLIP_PRETRAINED),
+            settings.SEARCH_ONNX_THREADS,
+            settings.SEARCH_EMBED_BATCH_SIZE,
         )
     except EncoderUnavailable as exc:
         raise SearchUnavailable(str(exc)) from exc

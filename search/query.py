@@ -26,7 +26,7 @@ from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES
 from search import distribution
 from search.errors import SearchError, SearchUnavailable
 from search.index import IndexSpec, IndexStore, IndexUnavailable, LiveIndex, VectorIndex
-from search.indexing import encoder_get, open_pixels, stored_vectors
+from search.indexing import open_pixels, query_encoder_get, stored_vectors
 from search.interpret import Interpretation, Vocabulary, interpret
 from search.models import ImageEmbedding
 
@@ -174,7 +174,7 @@ def search_text(*, query: str, filters: ImageFilters | None = None, k: int = 20,
     meaning = query_interpret(text)
     if meaning.only_stop_words:
         raise SearchError("only_stop_words", "the query has only common words (like “the” or “of”): name a condition, describe what you see, or a skin tone")
-    encoder = encoder_get()
+    encoder = query_encoder_get()
     vector = encoder.embed_texts([meaning.suggestion or text])[0]  # "melanomma" is searched as "melanoma"
     boost = _Boost(
         conditions=meaning.conditions if not filters.conditions else (),
@@ -194,7 +194,7 @@ def search_image(*, data: bytes, filters: ImageFilters | None = None, k: int = 2
         pixels = decode_upload(data)
     except IngestionError as exc:
         raise SearchError(exc.code, exc.message) from None
-    encoder = encoder_get()
+    encoder = query_encoder_get()
     vector = encoder.embed_images([pixels])[0]
     floor = settings.SEARCH_FLOOR_IMAGE or None
     return _answer(vector, encoder.version, filters, k, Interpretation(), diversify=diversify, floor=floor, started=started)
@@ -204,7 +204,7 @@ def search_similar(*, image: Image, filters: ImageFilters | None = None, k: int 
     """More like this catalogue image (itself excluded). No floor: the image is the atlas's own."""
     started = time.monotonic()
     filters = _check_filters(filters or ImageFilters(), k)
-    encoder = encoder_get()
+    encoder = query_encoder_get()
     stored = ImageEmbedding.objects.filter(image=image, model_version=encoder.version).first()
     vector = stored.array if stored else encoder.embed_images([open_pixels(image)])[0]
     return _answer(vector, encoder.version, filters, k, Interpretation(), diversify=diversify, exclude={image.pk}, started=started)

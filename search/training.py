@@ -76,7 +76,42 @@ def clip_model_train(
     samples = clip_samples()
     if len(samples) < 2:
         raise SearchUnavailable(f"the catalogue has {len(samples)} public images; train_clip needs some (run seed_demo)")
-    return train(samples, config=config, out_path=Path(out or settings.SEARCH_CLIP_PRETRAINED), command=command)
+    result = train(samples, config=config, out_path=Path(out or settings.SEARCH_CLIP_PRETRAINED), command=command)
+    search_onnx_export(model_name=config.model_name, pretrained=str(result.checkpoint))
+    return result
+
+
+# --- the query towers for web processes ----------------------------------------------------
+
+
+def search_onnx_export(*, model_name: str = "", pretrained: str = "", force: bool = False):
+    """Write the ONNX towers web processes embed queries with, beside the checkpoint
+    (search/onnx_export.py); returns the ExportReport, or None when the files already belong to
+    this checkpoint and `force` is off. Runs where torch is: train_clip, prepare_demo, the
+    search_export_onnx command."""
+    from search.encoder import EncoderUnavailable
+    from search.onnx_export import export_onnx, onnx_ensure
+
+    name, path = model_name or settings.SEARCH_CLIP_MODEL, str(pretrained or settings.SEARCH_CLIP_PRETRAINED)
+    try:
+        report = export_onnx(model_name=name, pretrained=path) if force else onnx_ensure(name, path)
+    except EncoderUnavailable as exc:
+        raise SearchUnavailable(f"the ONNX export of the search model failed: {exc}") from exc
+    if report:
+        logger.info("exported the ONNX query towers of %s in %.0f s (lowest cosine to torch: images %.5f, texts %.5f)",
+                    report.model_version, report.seconds, report.image_cosine, report.text_cosine)
+    return report
+
+
+def _onnx_note() -> str:
+    """The demo install's line about the ONNX towers (a failure is reported, not raised: the
+    rest of the demo still works, and search says why it cannot answer)."""
+    try:
+        report = search_onnx_export()
+    except SearchUnavailable as exc:
+        logger.warning("%s", exc)
+        return f"; {exc}"
+    return f"; ONNX query towers exported ({report.seconds:.0f} s)" if report else ""
 
 
 # --- the demo model shipped in the repository ---------------------------------------------
@@ -98,11 +133,11 @@ def demo_model_ensure(*, train_if_stale: bool = True) -> str:
 
     target = Path(settings.SEARCH_CLIP_PRETRAINED)
     if target.exists():
-        return f"search model: {target} present"
+        return f"search model: {target} present{_onnx_note()}"
     shipped = DEMO_MODEL_DIR / f"{settings.SEARCH_CLIP_MODEL}.pt"
     catalogue = data_fingerprint(clip_samples())
     if shipped_install(shipped=shipped, target=target, fingerprint=catalogue):
-        return f"search model: copied the shipped demo model (data fingerprint {catalogue} matches)"
+        return f"search model: copied the shipped demo model (data fingerprint {catalogue} matches){_onnx_note()}"
     if not train_if_stale:
         return f"search model: none for this catalogue (fingerprint {catalogue}); run train_clip"
     logger.warning("no shipped search model fits this catalogue (fingerprint %s): training one (minutes)", catalogue)

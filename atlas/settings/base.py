@@ -255,6 +255,18 @@ SEARCH_EMBED_BATCH_SIZE = env_int("SEARCH_EMBED_BATCH_SIZE", 64, minimum=1)
 # spin-waiting for each other) against ~1 ms with 1 (docs/benchmarks.md, "Web pages").
 SEARCH_TORCH_THREADS = env_int("SEARCH_TORCH_THREADS", 1, minimum=0)
 SEARCH_INDEX_DIR = Path(env_str("SEARCH_INDEX_DIR", str(VAR_DIR / "search" / "index")))
+# What embeds queries in web processes: "onnx" runs the two towers exported beside the
+# checkpoint on onnxruntime, so web workers never import torch (docs/scaling.md); "torch" loads
+# open_clip as the workers do (the old way, ~1 GB more per web worker). Embedding images for
+# the index always uses torch.
+SEARCH_QUERY_RUNTIME = env_str("SEARCH_QUERY_RUNTIME", "onnx")
+if SEARCH_QUERY_RUNTIME not in {"onnx", "torch"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"SEARCH_QUERY_RUNTIME={SEARCH_QUERY_RUNTIME!r}: use onnx or torch")
+# onnxruntime threads per web process for one query (0 = all cores); one is fastest when
+# every worker answers its own query on a busy machine, as with torch.
+SEARCH_ONNX_THREADS = env_int("SEARCH_ONNX_THREADS", 1, minimum=0)
 # Exact (Flat) search below this many vectors, IVF above (measured in docs/benchmarks.md).
 SEARCH_INDEX_FLAT_MAX = env_int("SEARCH_INDEX_FLAT_MAX", 50_000, minimum=0)
 # IVF lists probed per query; 0 = auto (1/16 of the lists, at least 16).

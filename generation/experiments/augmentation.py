@@ -31,6 +31,8 @@ from PIL import Image as PILImage
 from torch import nn
 from torchvision.models import mobilenet_v3_small
 
+from generation.experiments.images import to_square
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -132,17 +134,6 @@ class ImageSet:
     def concat(a: ImageSet, b: ImageSet) -> ImageSet:
         return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]),
                         a.skin_types + b.skin_types, a.keys + b.keys)
-
-
-def to_square(image: PILImage.Image, size: int) -> np.ndarray:
-    """Short side to `size` (bilinear, antialiased), centre crop: size x size x 3 uint8."""
-    image = image.convert("RGB")
-    w, h = image.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((nw, nh), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return np.asarray(image.crop((left, top, left + size, top + size)))
 
 
 def image_set(

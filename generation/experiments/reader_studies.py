@@ -20,9 +20,8 @@ from django.utils import timezone
 from atlas.models import Condition, Image, public_q
 from atlas.services.ingestion import stored_image_pixels
 from atlas.skin import FITZPATRICK_TYPES, roman
-from generation.experiments import augmentation as aug
-from generation.experiments import blinding
-from generation.experiments import report, stats
+from generation.experiments import blinding, report, stats
+from generation.experiments.images import to_square
 from generation.models import ReaderAnswer, ReaderStudy, StudyInvite, StudyItem
 
 QUIZ_CHOICES = 4
@@ -383,7 +382,7 @@ def study_image_png(*, item: StudyItem) -> bytes:
     format, dimensions and byte length, whatever they were stored as."""
     if item.image is None or not Image.objects.public().filter(pk=item.image_id).exists():
         raise StudyError("the image was removed from the catalogue")
-    pixels = aug.to_square(stored_image_pixels(item.image.file.name), blinding.STUDY_IMAGE_SIZE)
+    pixels = to_square(stored_image_pixels(item.image.file.name), blinding.STUDY_IMAGE_SIZE)
     return blinding.fixed_length_png(pixels, seed=item.token)
 
 

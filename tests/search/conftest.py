@@ -14,7 +14,8 @@ MODEL = "atlas-clip-tiny"
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
-    """A random-init atlas-clip-tiny state dict saved the way train_clip saves it."""
+    """A random-init atlas-clip-tiny state dict saved the way train_clip saves it, with the ONNX
+    query towers exported beside it (web processes embed queries with those)."""
     import open_clip
     import torch
 
@@ -26,6 +27,9 @@ def tiny_checkpoint(tmp_path_factory):
     model = open_clip.create_model(MODEL)
     path = tmp_path_factory.mktemp("clip") / "tiny.pt"
     save_checkpoint(model, path, metadata={"note": "random init, written by tests"})
+    from search.onnx_export import export_onnx
+
+    export_onnx(model_name=MODEL, pretrained=str(path))
     return path
 
 
