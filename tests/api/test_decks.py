@@ -142,8 +142,7 @@ def test_json_only_and_post_only(api_client, db):
 
 
 def test_the_selector_refuses_what_the_api_refuses(db):
-    from atlas.licences import licence_get
-from atlas.decks import DeckError
+    from atlas.decks import DeckError
 
     with pytest.raises(DeckError, match="empty"):
         deck_audit()
