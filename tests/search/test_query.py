@@ -186,6 +186,21 @@ def test_explicit_filters_apply(atlas):
     assert search_text(query="skin", filters=ImageFilters(origin="synthetic"), k=5).hits == []
 
 
+@pytest.mark.parametrize("fetch_per_hit", [16, 0], ids=["rank-then-keep-allowed", "allowed-ids-into-the-index"])
+def test_a_filtered_query_returns_the_top_k_allowed_by_either_path(atlas, monkeypatch, fetch_per_hit):
+    # 16 candidates per result: the unfiltered ranking holds enough allowed images (one
+    # database query over the candidates); 0: never enough, so every allowed id goes to the index.
+    monkeypatch.setattr(query, "POSTFILTER_FETCH_PER_HIT", fetch_per_hit)
+    result = search_text(query="skin", filters=ImageFilters(skin_types=(5, 6)), k=3)
+    hits = result.hits or result.closest
+    encoder = indexing.encoder_get()
+    stored, vectors = indexing.stored_vectors(encoder.version)
+    text = encoder.embed_texts(["skin"])[0]
+    allowed = set(Image.objects.filter(fitzpatrick_type__in=(5, 6)).values_list("id", flat=True))
+    ranked = sorted((float(v @ text), int(i)) for i, v in zip(stored, vectors, strict=True) if int(i) in allowed)[::-1]
+    assert [h.image.pk for h in hits] == [i for _, i in ranked[:3]]
+
+
 def test_diversify_spreads_over_skin_types(atlas):
     hits = search_text(query="melanoma", k=6, diversify=True).hits
     assert sorted(hit.image.fitzpatrick_type for hit in hits) == [1, 2, 3, 4, 5, 6]
