@@ -54,6 +54,14 @@ def onnx_paths(model_name: str, pretrained: str) -> dict[str, Path]:
     return {tower: checkpoint.with_name(f"{checkpoint.stem}.{tower}.onnx") for tower in TOWERS}
 
 
+def onnx_export_files(model_name: str, pretrained: str) -> list[Path]:
+    """The export files of this model that exist (backups keep them beside the checkpoint)."""
+    try:
+        return [path for path in onnx_paths(model_name, pretrained).values() if path.is_file()]
+    except EncoderUnavailable:  # a hub tag: nothing of ours to keep
+        return []
+
+
 @dataclass
 class OnnxEncoder:
     """The query half of search.encoder.Encoder (same methods, same vectors) on ONNX Runtime."""

@@ -80,7 +80,11 @@ def model_files() -> list[str]:
     from generation.models import GanCheckpoint
     from generation.services import checkpoint_file
 
+    from search.onnx_runtime import onnx_export_files
+
     candidates = [Path(settings.SEARCH_CLIP_PRETRAINED)]
+    # The ONNX query towers beside it: a restored web host starts without re-exporting them.
+    candidates += onnx_export_files(settings.SEARCH_CLIP_MODEL, str(settings.SEARCH_CLIP_PRETRAINED))
     try:
         candidates += [checkpoint_file(c) for c in GanCheckpoint.objects.all()]
     except DatabaseError:  # restore.sh asks before the database has tables

@@ -194,3 +194,18 @@ def test_gunicorn_refuses_to_start_with_another_models_export(tiny_checkpoint, t
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "refusing to start" in done.stderr and "exported from" in done.stderr
+
+
+@pytest.mark.django_db
+def test_backups_keep_the_onnx_export_beside_a_checkpoint_in_the_var_dir(settings, tiny_checkpoint, tmp_path):
+    from atlas.ops.backup import model_files
+
+    settings.VAR_DIR = tmp_path
+    checkpoint = tmp_path / "search" / "clip" / "tiny.pt"
+    checkpoint.parent.mkdir(parents=True)
+    shutil.copyfile(tiny_checkpoint, checkpoint)
+    settings.SEARCH_CLIP_MODEL, settings.SEARCH_CLIP_PRETRAINED = MODEL, str(checkpoint)
+    assert model_files() == ["search/clip/tiny.pt"]
+    for tower, path in onnx_paths(MODEL, str(tiny_checkpoint)).items():
+        shutil.copyfile(path, onnx_paths(MODEL, str(checkpoint))[tower])
+    assert sorted(model_files()) == ["search/clip/tiny.image.onnx", "search/clip/tiny.pt", "search/clip/tiny.text.onnx"]
