@@ -122,11 +122,36 @@ def _offered_slugs() -> list[str]:
     return sorted(Condition.objects.public().filter(images__in=Image.objects.public()).values_list("slug", flat=True).distinct())
 
 
-def _choices(truth: str, offered: list[str], rng: random.Random) -> list[str]:
-    others = [s for s in offered if s != truth]
-    choices = [truth, *rng.sample(others, min(CHOICES - 1, len(others)))]
+LOOKALIKE_CHOICES = 2  # of the three wrong choices, up to two are listed look-alikes of the right one
+
+
+def _lookalikes(offered: list[str]) -> dict[str, list[str]]:
+    """slug -> the offered conditions its teaching text lists as look-alikes (Condition.lookalikes)."""
+    pairs = Condition.lookalikes.through.objects.filter(
+        from_condition__slug__in=offered, to_condition__slug__in=offered).values_list("from_condition__slug", "to_condition__slug")
+    table: dict[str, list[str]] = {}
+    for a, b in pairs:
+        if a != b:
+            table.setdefault(a, []).append(b)
+    return {a: sorted(bs) for a, bs in table.items()}
+
+
+def _choices(truth: str, offered: list[str], rng: random.Random, lookalikes: dict[str, list[str]]) -> list[str]:
+    """The right condition, up to LOOKALIKE_CHOICES of its look-alikes (the confusions worth
+    learning), and random others, shuffled."""
+    near = lookalikes.get(truth, [])
+    wrong = rng.sample(near, min(LOOKALIKE_CHOICES, len(near), CHOICES - 1))
+    others = [s for s in offered if s != truth and s not in wrong]
+    wrong += rng.sample(others, min(CHOICES - 1 - len(wrong), len(others)))
+    choices = [truth, *wrong]
     rng.shuffle(choices)
     return choices
+
+
+def often_confused(a: Condition, b: Condition) -> bool:
+    """Whether the teaching text of either condition lists the other as a look-alike."""
+    return Condition.lookalikes.through.objects.filter(
+        Q(from_condition=a, to_condition=b) | Q(from_condition=b, to_condition=a)).exists()
 
 
 def quiz_due_cards(*, user, now: datetime | None = None):
@@ -161,12 +186,13 @@ def quiz_round_start(*, user=None, session_key: str | None = None, now: datetime
     if not picks:
         raise QuizError("no public images with a known skin type are in the catalogue yet")
     rng.shuffle(picks)
+    lookalikes = _lookalikes(offered)
     with transaction.atomic():
         round_ = QuizRound.objects.create(user=learner, session_hash="" if learner else _hash(session_key))
         QuizRoundItem.objects.bulk_create([
             QuizRoundItem(round=round_, position=k + 1, token=secrets.token_urlsafe(24), image=image,
                           condition_id=image.condition_id, skin_type=image.fitzpatrick_type, is_synthetic=image.is_synthetic,
-                          is_review=is_review, choices=_choices(image.condition.slug, offered, rng))
+                          is_review=is_review, choices=_choices(image.condition.slug, offered, rng, lookalikes))
             for k, (image, is_review) in enumerate(picks)
         ])
     return round_

@@ -114,7 +114,7 @@ def quiz_round_item(request: HttpRequest, public_id, position: int) -> HttpRespo
 
 def feedback_context(*, right: bool, condition: Condition, chosen: Condition, image, signed_in: bool) -> dict:
     return {"right": right, "condition": condition, "chosen": chosen, "image_public_id": svc.public_image_id(image),
-            "signed_in": signed_in}
+            "signed_in": signed_in, "confused": not right and svc.often_confused(condition, chosen)}
 
 
 @require_GET

@@ -84,9 +84,16 @@ def test_a_round_offers_four_conditions_with_the_right_one(skewed):
     round_ = quiz.quiz_round_start(session_key="s1", seed=3)
     items = list(round_.items.select_related("condition"))
     assert [i.position for i in items] == list(range(1, 13))
+    offered = set(Image.objects.public().values_list("condition__slug", flat=True))
+    with_lookalikes = 0
     for item in items:
         assert len(item.choices) == 4 == len(set(item.choices)) and item.condition.slug in item.choices
         assert item.skin_type == item.image.fitzpatrick_type and item.is_synthetic == item.image.is_synthetic
+        assert set(item.choices) <= offered  # every choice has pictures in the atlas to learn from
+        listed = {c.slug for c in item.condition.lookalikes.all()} & offered
+        assert len(listed & set(item.choices)) >= min(quiz.LOOKALIKE_CHOICES, len(listed))  # look-alikes as distractors
+        with_lookalikes += bool(listed)
+    assert with_lookalikes  # the seeded teaching text pairs some of these conditions
 
 
 def test_a_round_needs_two_conditions_and_a_learner(source):

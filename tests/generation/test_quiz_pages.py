@@ -23,9 +23,10 @@ START = reverse("generation:experiments:quiz_start")
 
 @pytest.fixture
 def catalogue(source):
-    """Three conditions on types II and V, real photographs, and one approved synthetic on VI."""
+    """Three conditions on types II and V, real photographs, and one approved synthetic on VI.
+    Psoriasis and eczema are look-alikes in the seeded teaching text; melanoma is neither's."""
     seed = 0
-    for slug in ("melanoma", "psoriasis", "acne"):
+    for slug in ("melanoma", "psoriasis", "eczema"):
         for skin in (2, 5):
             seed += 1
             ingest(source, slug, skin, seed)
@@ -78,12 +79,30 @@ def test_feedback_stays_with_the_picture_it_is_about(catalogue):
     assert f"Not quite: this is {first.condition.name}." in feedback
     assert f'href="{reverse("atlas:condition_detail", args=[first.condition.slug])}"' in feedback
     assert f'href="{item_url(round_, 2)}"' in feedback and "Next picture" in feedback
+    drill = reverse("atlas:condition_drill", args=[first.condition.slug]) + f"?type={first.skin_type}"
+    assert f'href="{drill}"' in feedback  # practise the look-alikes on the same skin type
+    confused = first.condition.lookalikes.filter(slug=wrong(first)).exists() or Condition.objects.get(
+        slug=wrong(first)).lookalikes.filter(pk=first.condition_id).exists()
+    assert ("are often confused" in feedback) == confused
 
     nxt = client.get(item_url(round_, 2)).content.decode()
     assert "Not quite" not in nxt and first.condition.name + "." not in nxt  # no feedback above the next picture
     second = round_.items.get(position=2)
     client.post(item_url(round_, 2), {"item": second.token, "chosen": second.condition.slug})
     assert f"Right: this is {second.condition.name}." in client.get(item_url(round_, 2)).content.decode()
+
+
+def test_confusing_look_alikes_is_named_and_a_drill_offered(catalogue):
+    client = Client()
+    round_ = start(client)
+    psoriasis = round_.items.filter(condition__slug="psoriasis").first()
+    client.post(item_url(round_, psoriasis.position), {"item": psoriasis.token, "chosen": "eczema"})
+    feedback = client.get(item_url(round_, psoriasis.position)).content.decode()
+    assert "Eczema and Psoriasis are often confused." in feedback
+    assert reverse("atlas:condition_drill", args=["psoriasis"]) + f"?type={psoriasis.skin_type}" in feedback
+    melanoma = round_.items.filter(condition__slug="melanoma").first()
+    client.post(item_url(round_, melanoma.position), {"item": melanoma.token, "chosen": "eczema"})
+    assert "often confused" not in client.get(item_url(round_, melanoma.position)).content.decode()
 
 
 def test_a_synthetic_quiz_picture_carries_its_badge(catalogue):
