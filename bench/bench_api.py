@@ -38,8 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-DB = "atlas_api_bench"
-VAR = Path("/tmp/atlas-api-bench")
+# Overridable so two people can bench on one machine without sharing a database.
+DB = os.environ.get("BENCH_API_DB", "atlas_api_bench")
+VAR = Path(os.environ.get("BENCH_API_VAR", "/tmp/atlas-api-bench"))
 PORT = 8765
 QUERIES = ["melanoma on dark skin", "psoriasis", "itchy red rash", "ringworm on the arm", "vitiligo type v"]
 TARGETS = {

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -175,7 +176,7 @@ def search_text(*, query: str, filters: ImageFilters | None = None, k: int = 20,
     if meaning.only_stop_words:
         raise SearchError("only_stop_words", "the query has only common words (like “the” or “of”): name a condition, describe what you see, or a skin tone")
     encoder = query_encoder_get()
-    vector = encoder.embed_texts([meaning.suggestion or text])[0]  # "melanomma" is searched as "melanoma"
+    vector = _text_vector(encoder, meaning.suggestion or text)  # "melanomma" is searched as "melanoma"
     boost = _Boost(
         conditions=meaning.conditions if not filters.conditions else (),
         skin_types=meaning.skin_types if not filters.skin_types else (),
@@ -208,6 +209,28 @@ def search_similar(*, image: Image, filters: ImageFilters | None = None, k: int 
     stored = ImageEmbedding.objects.filter(image=image, model_version=encoder.version).first()
     vector = stored.array if stored else encoder.embed_images([open_pixels(image)])[0]
     return _answer(vector, encoder.version, filters, k, Interpretation(), diversify=diversify, exclude={image.pk}, started=started)
+
+
+# Query texts repeat (condition names, a class searching the same words): their vectors are
+# kept per process, keyed by model version, so a repeated query skips the text tower.
+TEXT_CACHE_SIZE = 2048
+_text_lock = threading.Lock()
+_text_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+
+def _text_vector(encoder, text: str) -> np.ndarray:
+    key = (encoder.version, text)
+    with _text_lock:
+        vector = _text_cache.get(key)
+        if vector is not None:
+            _text_cache.move_to_end(key)
+            return vector.copy()
+    vector = np.asarray(encoder.embed_texts([text])[0], dtype=np.float32)
+    with _text_lock:
+        _text_cache[key] = vector.copy()
+        while len(_text_cache) > TEXT_CACHE_SIZE:
+            _text_cache.popitem(last=False)
+    return vector
 
 
 def _check_query(query: str) -> str:
@@ -440,6 +463,8 @@ def reset_caches() -> None:
     """Forget loaded indexes and fallbacks (tests; settings changes)."""
     _live_index.cache_clear()
     _ids_cache.clear()
+    with _text_lock:
+        _text_cache.clear()
     distribution.reset()
     with _fallback_lock:
         _fallback.clear()

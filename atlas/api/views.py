@@ -15,6 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +23,7 @@ from rest_framework.views import APIView
 from atlas.api.errors import ApiError
 from atlas.api.exports import export_job_create
 from atlas.api.pagination import AtlasCursorPagination
+from atlas.api.payloads import image_rows_payload, search_payload
 from atlas.api.permissions import ClientOrStaff, Contributor, Staff, has_client_token, is_staff
 from atlas.api.serializers import (
     ConditionDetailSerializer,
@@ -44,7 +46,7 @@ from atlas.api.serializers import (
 from atlas.api.throttling import PhotoSearchThrottle
 from atlas.licences import LICENCES
 from atlas.models import Condition, ExportJob, Image, Source
-from atlas.selectors import coverage_matrix, image_for_detail, image_visible_to, images_matching
+from atlas.selectors import coverage_matrix, image_for_detail, image_rows_matching, image_visible_to, images_matching
 from atlas.services.ingestion import image_ingest
 from atlas.uploads import too_large_message, upload_was_too_large
 from search.query import SearchResult, search_image, search_similar, search_text
@@ -93,15 +95,33 @@ class LicenceListView(APIView):
 
 
 class ImageListView(generics.ListAPIView):
-    serializer_class = ImageSerializer
+    serializer_class = ImageSerializer  # the schema; the answer is built from values (atlas/api/payloads.py)
     pagination_class = AtlasCursorPagination
 
     @extend_schema(summary="Public images, filtered, newest first (cursor pagination)", parameters=[ImageFilterSerializer])
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
 
+    def filters(self):
+        return checked(ImageFilterSerializer, self.request.query_params).filters()
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        rows = self.paginate_queryset(image_rows_matching(self.filters(), viewer=request.user))
+        return self.get_paginated_response(image_rows_payload(rows, request))
+
+
+class SerializerImageListView(ImageListView):
+    """The images list as it was answered before payloads.py: model instances through
+    ImageSerializer, DRF's JSON renderer. Not routed; the reference that tests and
+    bench/bench_api_cpu.py compare the values-based answer with."""
+
+    renderer_classes = [JSONRenderer]
+
     def get_queryset(self):
-        return images_matching(checked(ImageFilterSerializer, self.request.query_params).filters(), viewer=self.request.user)
+        return images_matching(self.filters(), viewer=self.request.user)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return generics.ListAPIView.list(self, request, *args, **kwargs)
 
 
 class ImageDetailView(APIView):
@@ -117,6 +137,11 @@ class ImageDetailView(APIView):
 
 
 def _search_response(request: Request, result: SearchResult) -> Response:
+    return Response(search_payload(result, request))
+
+
+def _serializer_search_response(request: Request, result: SearchResult) -> Response:
+    """The search answer as it was built before payloads.py (the reference for tests and the bench)."""
     prefetch_related_objects([hit.image for hit in result.hits + result.closest], "regions")
     return Response(SearchResultSerializer(result, context={"request": request}).data)
 
@@ -140,6 +165,9 @@ class SearchView(APIView):
         params = checked(TextSearchParamsSerializer, request.query_params)
         data = params.validated_data
         result = search_text(query=data["q"], filters=params.filters(), k=data["k"], diversify=data["diversify"])
+        return self.respond(request, result)
+
+    def respond(self, request: Request, result: SearchResult) -> Response:
         return _search_response(request, result)
 
     @extend_schema(
@@ -152,7 +180,17 @@ class SearchView(APIView):
         data = params.validated_data
         upload = data["image"].read(settings.ATLAS_MAX_UPLOAD_BYTES + 1)
         result = search_image(data=upload, filters=params.filters(), k=data["k"], diversify=data["diversify"])
-        return _search_response(request, result)
+        return self.respond(request, result)
+
+
+class SerializerSearchView(SearchView):
+    """Search answered through SearchResultSerializer and DRF's JSON renderer. Not routed; the
+    reference that tests and bench/bench_api_cpu.py compare the plain answer with."""
+
+    renderer_classes = [JSONRenderer]
+
+    def respond(self, request: Request, result: SearchResult) -> Response:
+        return _serializer_search_response(request, result)
 
 
 class SimilarView(APIView):
