@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from search.models import ImageEmbedding, IndexBuild
+from search.models import ImageEmbedding, IndexBuild, ReindexChunk, ReindexJob
 
 
 @admin.register(IndexBuild)
@@ -23,3 +23,26 @@ class ImageEmbeddingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class ReindexChunkInline(admin.TabularInline):
+    model = ReindexChunk
+    fields = readonly_fields = ["number", "first_id", "last_id", "image_count", "status", "attempts", "embedded_count", "worker", "error"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReindexJob)
+class ReindexJobAdmin(admin.ModelAdmin):
+    """Distributed reindex jobs: progress per chunk; `reindex --resume JOB` queues what is unfinished."""
+
+    list_display = ["id", "status", "model_version", "image_count", "chunk_size", "build", "created_at", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in ReindexJob._meta.fields]
+    inlines = [ReindexChunkInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # jobs are made by `reindex --distributed`

@@ -21,7 +21,8 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 from PIL import Image as PILImage
 
@@ -31,7 +32,7 @@ from search import distribution
 from search.encoder import Encoder, EncoderUnavailable, load_encoder
 from search.errors import SearchUnavailable
 from search.index import IndexSpec, IndexStore, IndexSuperseded, IndexUnavailable, VectorIndex, choose_spec
-from search.models import ImageEmbedding, IndexBuild
+from search.models import ImageEmbedding, IndexBuild, ReindexChunk, ReindexJob
 from search.onnx_runtime import OnnxEncoder, load_onnx_encoder
 
 logger = logging.getLogger(__name__)
@@ -367,3 +368,189 @@ def after_demo_seed(summary) -> str:
     except SearchUnavailable as exc:
         return f"search: not indexed yet ({exc})"
     return f"search: index version {build.pk} with {build.vector_count} vectors (embedded {build.embedded_count})"
+
+
+# --- distributed re-embedding: a job of chunks fanned out over Celery workers ----------------
+
+
+class ReindexError(SearchUnavailable):
+    """A reindex job cannot run as asked (unknown job, another model in the worker)."""
+
+
+def reindex_job_create(*, full: bool = False, chunk_size: int | None = None) -> ReindexJob:
+    """Split the public images that lack a vector for the current model into chunks of
+    consecutive ids, one row each, and queue one task per chunk (after commit).
+
+    When every chunk is done the last one queues the merge (reindex_job_merge). With nothing to
+    embed the merge is queued at once. Vectors of images no longer public are dropped first."""
+    from search.tasks import reindex_chunk_task, reindex_merge_task
+
+    size = settings.SEARCH_REINDEX_CHUNK_SIZE if chunk_size is None else chunk_size
+    if size < 1:
+        raise ReindexError("the chunk size must be at least 1")
+    model_version = encoder_get().version
+    with transaction.atomic():
+        ImageEmbedding.objects.exclude(public_q("image__")).delete()
+        pending = list(
+            Image.objects.public().exclude(embeddings__model_version=model_version).order_by("id").values_list("id", flat=True)
+        )
+        job = ReindexJob.objects.create(model_version=model_version, full=full, chunk_size=size, image_count=len(pending))
+        chunks = ReindexChunk.objects.bulk_create(
+            ReindexChunk(job=job, number=n, first_id=ids[0], last_id=ids[-1], image_count=len(ids))
+            for n, ids in enumerate(pending[start : start + size] for start in range(0, len(pending), size))
+        )
+        if chunks:
+            for chunk in chunks:
+                reindex_chunk_task.delay_on_commit(chunk.pk)
+        else:
+            ReindexJob.objects.filter(pk=job.pk).update(status=ReindexJob.Status.MERGING)
+            reindex_merge_task.delay_on_commit(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def reindex_chunk_run(*, chunk_id: int, worker: str = "") -> ReindexChunk:
+    """Embed what chunk `chunk_id` still lacks, mark it done, and queue the merge when it was the
+    last. Idempotent: a done chunk returns at once; a rerun embeds only what is still missing."""
+    chunk = ReindexChunk.objects.select_related("job").filter(pk=chunk_id).first()
+    if chunk is None:
+        raise ReindexError(f"no reindex chunk {chunk_id}")
+    if chunk.status == ReindexChunk.Status.DONE or chunk.job.status != ReindexJob.Status.RUNNING:
+        return chunk
+    ReindexChunk.objects.filter(pk=chunk.pk).update(
+        status=ReindexChunk.Status.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], started_at=timezone.now()
+    )
+    version = encoder_get().version
+    if version != chunk.job.model_version:
+        raise ReindexError(f"this worker embeds with {version}, the job with {chunk.job.model_version}")
+    ids = Image.objects.filter(id__gte=chunk.first_id, id__lte=chunk.last_id).values_list("id", flat=True)
+    report = embeddings_update(image_ids=ids, chunk=settings.SEARCH_EMBED_BATCH_SIZE)
+    with transaction.atomic():
+        ReindexChunk.objects.filter(pk=chunk.pk).update(
+            status=ReindexChunk.Status.DONE, embedded_count=F("embedded_count") + report.embedded,
+            unreadable=report.failed, error="", finished_at=timezone.now(),
+        )  # fmt: skip
+        _reindex_job_advance(chunk.job_id)
+    chunk.refresh_from_db()
+    return chunk
+
+
+def reindex_chunk_retrying(*, chunk_id: int, error: str) -> None:
+    """An attempt failed and the task will try again: say so on the row."""
+    ReindexChunk.objects.filter(pk=chunk_id).exclude(status=ReindexChunk.Status.DONE).update(
+        status=ReindexChunk.Status.PENDING, error=error
+    )
+
+
+def reindex_chunk_fail(*, chunk_id: int, error: str) -> None:
+    """The chunk failed after its retries: mark it, and the job once no chunk is left to run."""
+    with transaction.atomic():
+        updated = ReindexChunk.objects.filter(pk=chunk_id).exclude(status=ReindexChunk.Status.DONE).update(
+            status=ReindexChunk.Status.FAILED, error=error, finished_at=timezone.now()
+        )
+        chunk = ReindexChunk.objects.filter(pk=chunk_id).first()
+        if updated and chunk is not None:
+            _reindex_job_advance(chunk.job_id)
+
+
+def _reindex_job_advance(job_id: int) -> None:
+    """Inside a transaction: when no chunk is pending or running, the job moves on, once: to the
+    merge when every chunk is done, else to failed, naming the failed chunks."""
+    from search.tasks import reindex_merge_task
+
+    job = ReindexJob.objects.select_for_update().get(pk=job_id)  # one advance at a time per job
+    if job.status != ReindexJob.Status.RUNNING:
+        return
+    left = job.chunks.filter(status__in=[ReindexChunk.Status.PENDING, ReindexChunk.Status.RUNNING])
+    if left.exists():
+        return
+    failed = list(job.chunks.filter(status=ReindexChunk.Status.FAILED).order_by("number"))
+    if failed:
+        job.status, job.finished_at = ReindexJob.Status.FAILED, timezone.now()
+        job.error = "; ".join(f"chunk {c.number} (image ids {c.first_id}-{c.last_id}) failed after {c.attempts} attempts: {c.error}" for c in failed)
+        job.save(update_fields=["status", "error", "finished_at"])
+        return
+    job.status = ReindexJob.Status.MERGING
+    job.save(update_fields=["status"])
+    reindex_merge_task.delay_on_commit(job.pk)
+
+
+def reindex_job_merge(*, job_id: int) -> ReindexJob:
+    """Build and publish the index from the vectors every chunk stored (one IndexBuild)."""
+    job = ReindexJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise ReindexError(f"no reindex job {job_id}")
+    if job.status != ReindexJob.Status.MERGING:
+        return job  # merged already, or failed: nothing to do
+    try:
+        build = index_rebuild(full=job.full)
+    except IndexBuildBusy:
+        raise  # the task tries again later
+    except Exception as exc:
+        ReindexJob.objects.filter(pk=job.pk).update(
+            status=ReindexJob.Status.FAILED, error=f"merge: {type(exc).__name__}: {exc}", finished_at=timezone.now()
+        )
+        raise
+    ReindexJob.objects.filter(pk=job.pk).update(status=ReindexJob.Status.SUCCEEDED, build=build, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def reindex_job_resume(*, job_id: int) -> ReindexJob:
+    """After a crash (a worker killed, the broker lost its messages) or failed chunks: queue
+    again every chunk that is not done, or the merge. A chunk still running elsewhere may then
+    run twice; that is harmless (it embeds only what is missing) and the merge runs once."""
+    from search.tasks import reindex_chunk_task, reindex_merge_task
+
+    with transaction.atomic():
+        job = ReindexJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            raise ReindexError(f"no reindex job {job_id}")
+        if job.status == ReindexJob.Status.SUCCEEDED:
+            return job
+        if job.model_version != encoder_get().version:
+            raise ReindexError(f"job {job.pk} embeds with {job.model_version}, the configured model is another: start a new job")
+        unfinished = list(job.chunks.exclude(status=ReindexChunk.Status.DONE).values_list("pk", flat=True))
+        job.chunks.filter(pk__in=unfinished).update(status=ReindexChunk.Status.PENDING, attempts=0)
+        job.status = ReindexJob.Status.RUNNING if unfinished else ReindexJob.Status.MERGING
+        job.error, job.finished_at = "", None
+        job.save(update_fields=["status", "error", "finished_at"])
+        for chunk_id in unfinished:
+            reindex_chunk_task.delay_on_commit(chunk_id)
+        if not unfinished:
+            reindex_merge_task.delay_on_commit(job.pk)
+    return job
+
+
+@dataclass(frozen=True)
+class ReindexProgress:
+    job: ReindexJob
+    chunks: dict[str, int]  # status -> how many chunks
+    embedded: int
+    failed_chunks: list[ReindexChunk]
+
+    @property
+    def done(self) -> int:
+        return self.chunks.get(ReindexChunk.Status.DONE, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.chunks.values())
+
+    def line(self) -> str:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.chunks.items()))
+        text = (f"reindex job {self.job.pk}: {self.job.status}; chunks {self.done}/{self.total} done ({counts or 'none'}); "
+                f"{self.embedded}/{self.job.image_count} images embedded")  # fmt: skip
+        if self.job.build_id:
+            text += f"; index version {self.job.build_id}"
+        return text + (f"; {self.job.error}" if self.job.error else "")
+
+
+def reindex_progress(*, job_id: int) -> ReindexProgress:
+    job = ReindexJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise ReindexError(f"no reindex job {job_id}")
+    counts = dict(job.chunks.order_by().values_list("status").annotate(n=Count("id")))
+    embedded = job.chunks.aggregate(n=Sum("embedded_count"))["n"] or 0
+    failed = list(job.chunks.filter(status=ReindexChunk.Status.FAILED).order_by("number"))
+    return ReindexProgress(job=job, chunks=counts, embedded=embedded, failed_chunks=failed)

@@ -291,6 +291,11 @@ SEARCH_FLOOR_IMAGE = env_float("SEARCH_FLOOR_IMAGE", 0.791, minimum=-1.0, maximu
 # live index by one incremental update this many seconds later; every image made visible in
 # between joins that update (debounce). Searchable within delay + build time (~seconds).
 SEARCH_FRESH_DELAY_SECONDS = env_int("SEARCH_FRESH_DELAY_SECONDS", 15, minimum=0)
+# Distributed reindex (`reindex --distributed`): images per chunk task, and how often a failed
+# chunk is tried again (after SEARCH_REINDEX_RETRY_SECONDS) before the job says it failed.
+SEARCH_REINDEX_CHUNK_SIZE = env_int("SEARCH_REINDEX_CHUNK_SIZE", 2000, minimum=1)
+SEARCH_REINDEX_CHUNK_RETRIES = env_int("SEARCH_REINDEX_CHUNK_RETRIES", 2, minimum=0)
+SEARCH_REINDEX_RETRY_SECONDS = env_int("SEARCH_REINDEX_RETRY_SECONDS", 30, minimum=0)
 # Nightly incremental reindex (embed what is new, drop what is gone, publish a new version).
 # The DatabaseScheduler copies this entry into django-celery-beat's tables, so it shows in
 # the admin (Periodic tasks), where staff can change or pause it.
@@ -351,7 +356,8 @@ REST_FRAMEWORK = {
         "photo": env_str("API_THROTTLE_PHOTO", "60/min"),
         "anon_photo": env_str("API_THROTTLE_ANON_PHOTO", "10/min"),
     },
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # orjson, writing what DRF's JSONRenderer writes (atlas/api/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["atlas.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
