@@ -53,7 +53,10 @@ def psql(sql: str, db: str = DB) -> str:
 
 def copy_database() -> None:
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "-T", bench_api.DB, DB], check=True)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
+    # pg_dump rather than a template copy: the API bench may hold connections to its database.
+    subprocess.run(f"pg_dump -h 127.0.0.1 -U postgres {bench_api.DB} | psql -q -h 127.0.0.1 -U postgres {DB}",
+                   shell=True, check=True, stdout=subprocess.DEVNULL)
 
 
 def start_workers(count: int, log_dir: Path) -> list[tuple[subprocess.Popen, Path]]:
@@ -66,9 +69,10 @@ def start_workers(count: int, log_dir: Path) -> list[tuple[subprocess.Popen, Pat
         with open(log, "ab") as out:
             process = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         workers.append((process, log))
-    deadline = time.monotonic() + 900
+    deadline = time.monotonic() + 1800  # a busy machine: torch's import alone can take minutes
     while not all(" ready." in log.read_text(errors="replace") for _, log in workers):
         if time.monotonic() > deadline:
+            stop(workers)
             raise SystemExit("workers did not start")
         time.sleep(0.5)
     return workers
