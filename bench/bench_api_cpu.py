@@ -82,6 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.reuse:
         bench_api.setup(args.images)
+    bench_api.manage("search_export_onnx")  # web processes embed queries with ONNX Runtime (no-op when current)
     key = bench_api.token()
     queries = [q.replace(" ", "+") for q in bench_api.QUERIES]
     code = f"KEY={key!r}\nREPEATS={args.repeats}\nROUNDS={args.rounds}\nQUERIES={queries!r}\n"
