@@ -19,7 +19,7 @@ from atlas.models import Condition
 from generation.experiments import quiz as svc
 from generation.experiments import reader_studies as studies
 from generation.experiments.forms import QuizAnswerForm
-from generation.models import QuizCard, ReaderStudy
+from generation.models import ReaderStudy
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -132,10 +132,7 @@ def quiz_picture(request: HttpRequest, token: str) -> HttpResponse:
 @login_required(login_url="accounts:login")
 @require_GET
 def quiz_progress(request: HttpRequest) -> HttpResponse:
-    progress = svc.learner_progress(user=request.user)
-    due = svc.quiz_due_cards(user=request.user).count()
-    return render(request, "experiments/quiz_progress.html", {"progress": progress, "due": due,
-                                                              "deck": QuizCard.objects.filter(user=request.user).count()})
+    return render(request, "experiments/quiz_progress.html", {"progress": svc.learner_progress(user=request.user)})
 
 
 # --- staff-made quizzes ----------------------------------------------------------------------

@@ -15,7 +15,8 @@ from django.db import connection
 from atlas.models import Condition, Image
 from atlas.services.ingestion import image_ingest
 from generation.experiments import quiz
-from generation.models import QuizCard, QuizReview, QuizRound, QuizRoundItem
+from generation.experiments import reader_studies as studies
+from generation.models import QuizCard, QuizReview, QuizRound, QuizRoundItem, ReaderAnswer, ReaderStudy
 from tests.conftest import approved, make_image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +250,19 @@ def test_progress_is_accuracy_per_skin_type_per_week(skewed, learner):
     assert progress.in_deck == 2  # both images were missed once
     someone = get_user_model().objects.create_user("other")
     assert quiz.learner_progress(user=someone).weeks == []
+
+
+def test_a_staff_quiz_feeds_a_signed_in_learners_deck_once(skewed, learner):
+    study = studies.reader_study_create(name="Staff quiz", kind=ReaderStudy.Kind.QUIZ, per_condition=1, seed=1)
+    invite = studies.study_invite_for(study=study, session_key="s1", create=True)
+    item = studies.study_next_item(invite=invite)
+    chosen = next(c for c in item.choices if c != item.condition.slug)
+    first = quiz.staff_quiz_answer_record(invite=invite, item_token=item.token, chosen=chosen, user=learner)
+    again = quiz.staff_quiz_answer_record(invite=invite, item_token=item.token, chosen=item.condition.slug, user=learner)
+    assert first.counted and not again.counted and again.refused_change and again.answer.chosen.slug == chosen
+    assert ReaderAnswer.objects.count() == 1 and QuizReview.objects.count() == 1
+    assert QuizCard.objects.get(user=learner).image_id == item.image_id
+    with pytest.raises(quiz.QuizError):
+        quiz.staff_quiz_answer_record(invite=invite, item_token="forged", chosen=chosen, user=learner)
+    summary = quiz.staff_quiz_summary(invite=invite, user=learner)
+    assert summary.answered == 1 and [m.token for m in summary.missed] == [item.token] and summary.in_deck == 1
