@@ -231,6 +231,16 @@ def skin_gamut(lab: np.ndarray) -> np.ndarray:
     )
 
 
+def skin_share(image, boxes: Sequence[Sequence[float]] = ()) -> float:
+    """The share of pixels outside `boxes` (no margin) whose colour is in the skin gamut: how much
+    of a crop is skin rather than background, hair or cloth. 0.0 when the boxes cover it all."""
+    arr, boxes = _reduce(_as_array(image), boxes)
+    outside = ~lesion_mask(arr.shape[0], arr.shape[1], boxes, margin=0.0, pad=0.0)
+    if not outside.any():
+        return 0.0
+    return float(skin_gamut(srgb_to_lab(arr[outside])).mean())
+
+
 def measure_skin_tone(
     image, boxes: Sequence[Sequence[float]] = (), *, calibration: Calibration | str = DEFAULT_CALIBRATION,
     margin: float = 0.15,

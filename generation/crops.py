@@ -11,6 +11,9 @@ Choices (see docs/dermgan.md):
   equals the window; we resize rather than pad so the GAN never learns artificial borders.
 - A box cut by the window edge is clipped to the window; a box left with nothing inside the
   window is dropped.
+- With `tries` > 1 and a `score`, several windows around the same group are cut and the one
+  scoring highest is kept (the GAN's training set scores by the share of skin-coloured pixels
+  outside the boxes: background the map cannot describe only teaches the generator a mean).
 
 Django-free.
 """
@@ -18,7 +21,7 @@ Django-free.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image as PILImage
@@ -58,8 +61,12 @@ def _clip(box: Box, x: int, y: int, side: int) -> Box | None:
     return Box(x=x0 - x, y=y0 - y, width=x1 - x0, height=y1 - y0)
 
 
-def roi_crop(image: PILImage.Image, boxes: Sequence[Box], *, window: int = 256, rng: random.Random) -> Crop:
-    """One random ROI crop of `image`. Raises MapError for no boxes or a box outside the image."""
+def roi_crop(
+    image: PILImage.Image, boxes: Sequence[Box], *, window: int = 256, rng: random.Random,
+    tries: int = 1, score: Callable[[Crop], float] | None = None,
+) -> Crop:
+    """One random ROI crop of `image`; with `tries` > 1 and `score`, the best-scoring of `tries`
+    random windows around one lesion group. Raises MapError for no boxes or a box outside the image."""
     if not boxes:
         raise MapError("an ROI crop needs at least one box")
     for box in boxes:
@@ -79,9 +86,18 @@ def roi_crop(image: PILImage.Image, boxes: Sequence[Box], *, window: int = 256, 
     # Any x with x <= union.x and x + side >= union.x + union.width keeps the group inside.
     x_lo, x_hi = max(0, union.x + union.width - side), min(union.x, image.width - side)
     y_lo, y_hi = max(0, union.y + union.height - side), min(union.y, image.height - side)
-    x = rng.randint(min(x_lo, x_hi), max(x_lo, x_hi))
-    y = rng.randint(min(y_lo, y_hi), max(y_lo, y_hi))
+    best, best_score = None, float("-inf")
+    for _ in range(max(1, tries) if score is not None else 1):
+        x = rng.randint(min(x_lo, x_hi), max(x_lo, x_hi))
+        y = rng.randint(min(y_lo, y_hi), max(y_lo, y_hi))
+        crop = _cut(image, boxes, x, y, side, window)
+        value = score(crop) if score is not None and tries > 1 else 0.0
+        if value > best_score:
+            best, best_score = crop, value
+    return best
 
+
+def _cut(image: PILImage.Image, boxes: Sequence[Box], x: int, y: int, side: int, window: int) -> Crop:
     clipped = [c for b in boxes if (c := _clip(b, x, y, side)) is not None]
     cut = image.crop((x, y, x + side, y + side))
     if side != window:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from atlas.skin_tone import skin_share
 from generation.crops import roi_crop
 from generation.semantic_map import Box, MapSpec, encode, scale_boxes
 
@@ -55,6 +56,17 @@ class Manifest:
         return [item for item in self.items if item["split"] == name]
 
 
+def dataset_params(window: int, crops_per_image: int, holdout_percent: int, seed: int, window_tries: int = 1) -> dict:
+    """The build parameters the fingerprint hashes; `window_tries` only when it is not the
+    default, so sets built before it existed keep their fingerprints."""
+    params = {"window": window, "crops_per_image": crops_per_image, "holdout_percent": holdout_percent, "seed": seed}
+    return params | {"window_tries": window_tries} if window_tries > 1 else params
+
+
+def _skin_score(crop) -> float:
+    return skin_share(crop.image, [(b.x, b.y, b.width, b.height) for b in crop.boxes])
+
+
 def fingerprint_of(sources: Sequence[SourceImage], vocabulary: Sequence[str], params: dict) -> str:
     rows = sorted([s.key, s.condition, s.skin_type, [list(b.__dict__.values()) for b in s.boxes]] for s in sources)
     blob = json.dumps({"rows": rows, "vocabulary": list(vocabulary), "params": params}, sort_keys=True)
@@ -75,12 +87,14 @@ def dataset_write(
     crops_per_image: int = 4,
     holdout_percent: int = 10,
     seed: int = 0,
+    window_tries: int = 1,
 ) -> Manifest:
     """Cut `crops_per_image` random ROI crops of every source into `out_dir` (written to a temp
-    dir first and renamed, so a failed build leaves nothing behind)."""
+    dir first and renamed, so a failed build leaves nothing behind). With `window_tries` > 1 each
+    crop is the most skin-covered of that many random windows (`skin_share`)."""
     if not sources:
         raise ValueError("no usable images: nothing to build a GAN training set from")
-    params = {"window": window, "crops_per_image": crops_per_image, "holdout_percent": holdout_percent, "seed": seed}
+    params = dataset_params(window, crops_per_image, holdout_percent, seed, window_tries)
     fingerprint = fingerprint_of(sources, vocabulary, params)
     rng = random.Random(seed)
     out_dir = Path(out_dir)
@@ -92,7 +106,7 @@ def dataset_write(
         for source in sorted(sources, key=lambda s: s.key):
             image = source.load()
             for _ in range(crops_per_image):
-                crop = roi_crop(image, source.boxes, window=window, rng=rng)
+                crop = roi_crop(image, source.boxes, window=window, rng=rng, tries=window_tries, score=_skin_score)
                 name = f"crops/{len(items):06d}.png"
                 crop.image.save(tmp / name)
                 items.append({

@@ -94,6 +94,7 @@ def _dataset_params(window: int | None, crops_per_image: int | None, holdout_per
         "crops_per_image": crops_per_image or settings.GAN_CROPS_PER_IMAGE,
         "holdout_percent": settings.GAN_HOLDOUT_PERCENT if holdout_percent is None else holdout_percent,
         "seed": seed,
+        "window_tries": settings.GAN_WINDOW_TRIES,
     }
 
 
@@ -103,7 +104,7 @@ def gan_dataset_fingerprint(
     """The fingerprint build_gan_dataset would give the catalogue now, without cutting crops."""
     sources, _ = _gan_sources()
     params = _dataset_params(window, crops_per_image, holdout_percent, seed)
-    return ds.fingerprint_of(sources, catalogue_vocabulary(), params)
+    return ds.fingerprint_of(sources, catalogue_vocabulary(), ds.dataset_params(**params))
 
 
 def gan_dataset_build(
@@ -120,7 +121,7 @@ def gan_dataset_build(
             f"training (skipped: {skipped}); import or seed some first"
         )
     vocabulary = catalogue_vocabulary()
-    fingerprint = ds.fingerprint_of(sources, vocabulary, params)
+    fingerprint = ds.fingerprint_of(sources, vocabulary, ds.dataset_params(**params))
     out_dir = gan_root() / "datasets" / fingerprint[:16]
     reused = (out_dir / "manifest.json").exists() and ds.manifest_load(out_dir).fingerprint == fingerprint
     try:

@@ -50,3 +50,37 @@ def test_box_larger_than_window_is_kept_whole_by_resizing():
 def test_bad_boxes_are_refused(boxes):
     with pytest.raises(MapError):
         roi_crop(_image(400, 300), boxes, window=128, rng=random.Random(0))
+
+
+def test_window_tries_keeps_the_most_skin_covered_window():
+    """With tries, the crop is the best-scoring window around the group: a lesion next to a
+    background band is cut with as little background as the group allows."""
+    import numpy as np
+    from PIL import Image
+
+    from atlas.skin_tone import skin_share
+
+    arr = np.zeros((300, 600, 3), dtype=np.uint8)
+    arr[:, :] = (224, 172, 140)  # skin
+    arr[:, :200] = (20, 90, 30)  # green cloth on the left
+    image = Image.fromarray(arr)
+    box = Box(x=260, y=120, width=40, height=40)
+
+    def score(crop):
+        return skin_share(crop.image, [(b.x, b.y, b.width, b.height) for b in crop.boxes])
+
+    plain = [score(roi_crop(image, [box], window=128, rng=random.Random(seed))) for seed in range(20)]
+    chosen = [score(roi_crop(image, [box], window=128, rng=random.Random(seed), tries=6, score=score)) for seed in range(20)]
+    assert min(chosen) >= min(plain)
+    assert sum(chosen) / 20 > sum(plain) / 20
+    assert min(chosen) > 0.99  # six windows nearly always include one clear of the cloth
+
+
+def test_one_try_cuts_the_same_window_as_before():
+    from PIL import Image
+
+    image = Image.new("RGB", (400, 300), (200, 150, 120))
+    box = Box(x=150, y=100, width=30, height=30)
+    a = roi_crop(image, [box], window=128, rng=random.Random(3))
+    b = roi_crop(image, [box], window=128, rng=random.Random(3), tries=1, score=lambda c: 1.0)
+    assert a.origin == b.origin
