@@ -11,6 +11,7 @@ Figures go into the "DermGAN" section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -97,7 +98,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also try torch.compile (slow to compile on 2 cores)")
-    parser.add_argument("--sections", default="1,2,3,4,5,6", help="which sections to run (comma-separated)")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="which sections to run (comma-separated)")
+    parser.add_argument("--json", action="store_true", help="section 7 also prints its figures as one JSON object")
     args = parser.parse_args()
     sections = {int(s) for s in args.sections.split(",")}
     device = torch.device(args.device)
@@ -115,6 +117,8 @@ def main() -> None:
         training_threads_section(rounds)
     if 6 in sections:
         demo_preset_section(device, rounds)
+    if 7 in sections:
+        upsampling_section(device, rounds, as_json=args.json)
     print(f"\nload average at end: {os.getloadavg()}")
 
 
@@ -179,6 +183,46 @@ def inference_sections(args, sections, device, rounds, paper) -> None:
         rates = alternate({f"{all_threads} threads": with_threads(all_threads), "1 thread": with_threads(1)}, rounds, device)
         print("\n" + fmt_table(["threads (channels_last, inference_mode, b4)", "img/s"], [[k, f"{v:.2f}"] for k, v in rates.items()]))
 
+
+
+def upsampling_section(device, rounds: int, *, as_json: bool = False) -> None:
+    """7. The three upsamplings at the same width (paper G at 256 and demo G at 128), fp32 and
+    bf16 autocast, alternated in one run: is the shipped family as fast as transposed?"""
+    from generation.sample import cpu_has_bf16
+
+    out: dict = {"bf16_native": cpu_has_bf16(), "rates": {}}
+    for label, cfg, size in (("paper 256", preset("paper"), 256), ("demo 128", preset("demo"), 128)):
+        nets = {}
+        for kind in ("transposed", "resize", "subpixel"):
+            net = define_G(**{**cfg.generator_args(), "upsample": kind}).to(device).eval()
+            nets[kind] = net.to(memory_format=torch.channels_last)
+        flops = {kind: generator_flops(define_G(**{**cfg.generator_args(), "upsample": kind}).eval(), size) for kind in nets}
+
+        def run(net, batch, bf16):
+            x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+            noise = net.draw_noise(batch, size, size, device=device) if net.noise_nc else None
+
+            def go() -> int:
+                with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    net(x, noise) if noise is not None else net(x)
+                return batch
+            return go
+
+        candidates = {f"{kind} {prec} b{batch}": run(net, batch, prec == "bf16")
+                      for batch in (1, 16) for kind, net in nets.items() for prec in ("fp32", "bf16")}
+        rates = alternate(candidates, rounds, device)
+        rows = []
+        for batch in (1, 16):
+            base = rates[f"transposed fp32 b{batch}"]
+            for kind in nets:
+                for prec in ("fp32", "bf16"):
+                    rate = rates[f"{kind} {prec} b{batch}"]
+                    rows.append([f"{kind} {prec} b{batch}", f"{flops[kind] / 1e9:.2f}", f"{rate:.2f}", f"{rate / base:.2f}x"])
+        print("\n" + fmt_table([f"upsampling ({label}, same width)", "GFLOP/img", "img/s", "vs transposed fp32"], rows))
+        out["rates"][label] = {k: round(v, 3) for k, v in rates.items()}
+        out.setdefault("gflop_per_image", {})[label] = {k: round(v / 1e9, 3) for k, v in flops.items()}
+    if as_json:
+        print(json.dumps(out))
 
 
 def training_section(device) -> None:

@@ -125,15 +125,27 @@ def decode_check(semantic_map: np.ndarray, gen: LoadedGenerator) -> MapSpec:
     return decode(semantic_map, vocabulary=gen.vocabulary)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated
+    and slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 @torch.inference_mode()
 def generate(
     gen: LoadedGenerator, maps: Sequence[np.ndarray], *, seed: int = 0, stochastic: bool = True, batch_size: int = 16,
-    shared_noise: bool = False,
+    shared_noise: bool = False, bf16: bool = False,
 ) -> list[PILImage.Image]:
     """One image per map. A generator with a noise input draws it from `seed` (different
     seeds, different lesions); an older one keeps pix2pix's dropout on as its noise source
     when `stochastic`. Either way the seed makes the batch reproducible. `shared_noise` gives
-    every map the same noise draw, so a sweep changes only what its maps change."""
+    every map the same noise draw, so a sweep changes only what its maps change. `bf16` runs
+    the network under bfloat16 autocast (on CPUs with native bf16; tests/generation/test_bf16.py
+    bounds its difference from fp32)."""
     for m in maps:
         if m.shape != (gen.image_size, gen.image_size, 3):
             raise ValueError(f"maps must be {gen.image_size}x{gen.image_size}x3 for this generator, got {m.shape}")
@@ -154,10 +166,10 @@ def generate(
             noise = gen.net.draw_noise(n, gen.image_size, gen.image_size, generator=noise_gen, device=gen.device)
             if shared_noise:
                 noise_gen.manual_seed(seed)  # the next batch draws the same
-            fake = gen.net(inputs, noise.expand(len(batch), -1, -1, -1))
-        else:
-            fake = gen.net(inputs)
-        fake = to_uint8(fake.cpu()).permute(0, 2, 3, 1).numpy()
+            noise = noise.expand(len(batch), -1, -1, -1)
+        with torch.autocast(gen.device.type, dtype=torch.bfloat16, enabled=bf16):
+            fake = gen.net(inputs, noise) if noisy else gen.net(inputs)
+        fake = to_uint8(fake.float().cpu()).permute(0, 2, 3, 1).numpy()
         out.extend(PILImage.fromarray(img) for img in fake)
     gen.net.eval()
     return out

@@ -456,6 +456,7 @@ def _summary(scores: list[ev.Score]) -> dict:
 ABLATION_VARIANTS: dict[str, dict] = {
     "DermGAN (full)": {},
     "no checkerboard fix (transposed convs)": {"upsample": "transposed"},
+    "sub-pixel upsampling (ICNR)": {"upsample": "subpixel"},
     "no condition-specific (ROI) loss": {"lambda_roi": 0.0},
     "no feature matching loss": {"lambda_fm": 0.0},
 }

@@ -46,7 +46,7 @@ class TrainConfig:
     max_mult: int = 8  # generator width cap = ngf * max_mult (pix2pix: 8)
     n_layers_d: int = 3  # PatchGAN depth (pix2pix: 3, a 70x70 receptive field)
     norm: str = "batch"  # batch | instance | none
-    upsample: str = "resize"  # resize (nearest 2x + conv3, checkerboard fix) | transposed (ablation)
+    upsample: str = "resize"  # resize (nearest 2x + conv3, checkerboard fix) | transposed (ablation) | subpixel (2x2 conv + pixel shuffle, ICNR)
     use_dropout: bool = True  # dropout 0.5 in the three innermost up-blocks, as in pix2pix
     noise_channels: int = 0  # per-pixel Gaussian noise planes added to G's input (0 = deterministic, the patent's)
     latent_dim: int = 0  # a Gaussian latent broadcast over the map as extra input planes (0 = none)
