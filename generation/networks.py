@@ -58,8 +58,9 @@ class SubpixelUp(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, bias: bool, pad: str = "zeros") -> None:
         super().__init__()
-        # A 2x2 kernel needs one extra row and column: on the far side, like a 'same' convolution.
-        self.pad = nn.ReflectionPad2d((0, 1, 0, 1)) if pad == "reflect" else nn.ZeroPad2d((0, 1, 0, 1))
+        # A 2x2 kernel needs one extra row and column, on the far side. Under pad="reflect" they
+        # repeat the edge (reflection needs two pixels; the U-Net's innermost input is 1x1).
+        self.pad = nn.ReplicationPad2d((0, 1, 0, 1)) if pad == "reflect" else nn.ZeroPad2d((0, 1, 0, 1))
         self.conv = nn.Conv2d(in_ch, out_ch * 4, 2, 1, 0, bias=bias)
         self.shuffle = nn.PixelShuffle(2)
 
