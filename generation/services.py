@@ -88,32 +88,36 @@ def _gan_sources() -> tuple[list[ds.SourceImage], dict[str, int]]:
     return sources, skipped
 
 
-def _dataset_params(window: int | None, crops_per_image: int | None, holdout_percent: int | None, seed: int) -> dict:
+def _dataset_params(
+    window: int | None, crops_per_image: int | None, holdout_percent: int | None, seed: int, window_tries: int | None = None,
+) -> dict:
     return {
         "window": window or settings.GAN_CROP_SIZE,
         "crops_per_image": crops_per_image or settings.GAN_CROPS_PER_IMAGE,
         "holdout_percent": settings.GAN_HOLDOUT_PERCENT if holdout_percent is None else holdout_percent,
         "seed": seed,
-        "window_tries": settings.GAN_WINDOW_TRIES,
+        "window_tries": window_tries or settings.GAN_WINDOW_TRIES,
     }
 
 
 def gan_dataset_fingerprint(
-    *, window: int | None = None, crops_per_image: int | None = None, holdout_percent: int | None = None, seed: int = 0
+    *, window: int | None = None, crops_per_image: int | None = None, holdout_percent: int | None = None, seed: int = 0,
+    window_tries: int | None = None,
 ) -> str:
     """The fingerprint build_gan_dataset would give the catalogue now, without cutting crops."""
     sources, _ = _gan_sources()
-    params = _dataset_params(window, crops_per_image, holdout_percent, seed)
+    params = _dataset_params(window, crops_per_image, holdout_percent, seed, window_tries)
     return ds.fingerprint_of(sources, catalogue_vocabulary(), ds.dataset_params(**params))
 
 
 def gan_dataset_build(
-    *, window: int | None = None, crops_per_image: int | None = None, holdout_percent: int | None = None, seed: int = 0
+    *, window: int | None = None, crops_per_image: int | None = None, holdout_percent: int | None = None, seed: int = 0,
+    window_tries: int | None = None,
 ) -> DatasetBuildResult:
     """Cut ROI crops of every eligible real image into GAN_ROOT/datasets/<fingerprint> and make it
     the current training set. The same catalogue and parameters give the same fingerprint, and
     then the existing set is reused."""
-    params = _dataset_params(window, crops_per_image, holdout_percent, seed)
+    params = _dataset_params(window, crops_per_image, holdout_percent, seed, window_tries)
     sources, skipped = _gan_sources()
     if not sources:
         raise GanError(
