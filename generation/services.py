@@ -504,16 +504,28 @@ def overrides_slug(overrides: dict) -> str:
 
 
 # --- shipping ----------------------------------------------------------------------------
-def gan_checkpoint_export(*, out: Path, checkpoint: GanCheckpoint | None = None, command: str = "") -> Path:
+def gan_checkpoint_export(
+    *, out: Path, checkpoint: GanCheckpoint | None = None, command: str = "", recalibrate_batches: int = 0,
+) -> Path:
     """A small fp16 sampling-only copy of a checkpoint (default: the active one), with a JSON
-    beside it recording the command that trained it, its data fingerprint and code version."""
+    beside it recording the command that trained it, its data fingerprint and code version.
+    `recalibrate_batches` > 0 first averages the BatchNorm statistics over that many batches
+    of the checkpoint's own training set (`train.recalibrate_batchnorm`)."""
     checkpoint = checkpoint or GanCheckpoint.objects.filter(is_active=True).first()
     if checkpoint is None:
         raise GanError("no active GAN checkpoint to export")
+    source = checkpoint_file(checkpoint)
+    extra = {"command": command}
     try:
-        path = smp.generator_export(checkpoint_file(checkpoint), Path(out), extra={"command": command})
+        if recalibrate_batches:
+            source = _recalibrated_copy(source, Path(out).with_name(f".{Path(out).stem}-recalibrated.pt"), recalibrate_batches)
+            extra |= {"from": checkpoint_file(checkpoint).name, "batchnorm_recalibrated_batches": recalibrate_batches}
+        path = smp.generator_export(source, Path(out), extra=extra)
     except smp.CheckpointError as exc:
         raise GanError(str(exc)) from exc
+    finally:
+        if source != checkpoint_file(checkpoint):
+            source.unlink(missing_ok=True)
     meta = smp.checkpoint_read(path)
     Path(out).with_suffix(".json").write_text(json.dumps({
         "file": Path(out).name, "bytes": Path(out).stat().st_size, "command": command,
@@ -522,6 +534,23 @@ def gan_checkpoint_export(*, out: Path, checkpoint: GanCheckpoint | None = None,
         "metrics": checkpoint.metrics, "config": meta["config"],
     }, indent=1))
     return path
+
+
+def _recalibrated_copy(src: Path, dst: Path, batches: int) -> Path:
+    state = smp.checkpoint_read(src)
+    manifest = gan_dataset_current()
+    if manifest.fingerprint != state["data_fingerprint"]:
+        raise GanError("cannot recalibrate: the current GAN training set is not the one this checkpoint was trained on; "
+                       "run build_gan_dataset with the parameters its JSON records")
+    cfg_fields = {f.name for f in dataclasses.fields(tr.TrainConfig)}
+    cfg = tr.TrainConfig(**{k: v for k, v in state["config"].items() if k in cfg_fields})
+    gen = smp.generator_load(src, device="cpu")
+    pairs = ds.PairSet(manifest, split="train", size=cfg.image_size, vocabulary=list(gen.vocabulary))
+    tr.recalibrate_batchnorm(gen.net, pairs, cfg, batches=batches)
+    state["generator"]["state"] = {k: v.clone() for k, v in gen.net.state_dict().items()}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, dst)
+    return dst
 
 
 def gan_checkpoint_register(*, path: Path, activate: bool = False, data_description: dict | None = None) -> GanCheckpoint:

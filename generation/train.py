@@ -383,6 +383,38 @@ def train(
     return result
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(G: torch.nn.Module, pairs: PairSet, cfg: TrainConfig, *, batches: int = 100, seed: int = 0) -> int:
+    """Replace G's BatchNorm running statistics by their average over `batches` training batches
+    ("precise BN"). During training they are an exponential average of the last few batches of a
+    moving network; at batch 8 that is noisy enough to tint eval-mode images. Returns the
+    number of BatchNorm layers recalibrated (0: nothing to do)."""
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = G.training
+    G.train()
+    gen = torch.Generator().manual_seed(seed)
+    device = next(G.parameters()).device
+    try:
+        for _ in range(batches):
+            real, sem = _batch(pairs, cfg, gen, device)
+            if getattr(G, "noise_nc", 0):
+                b, _, h, w = sem.shape
+                G(sem, G.draw_noise(b, h, w, generator=gen, device=device))
+            else:
+                G(sem)
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+        G.train(was_training)
+    return len(norms)
+
+
 def latest_losses(history: dict[str, list[float]]) -> dict:
     return {k: round(v[-1], 5) for k, v in history.items() if v and k != "step"} | {
         "step": history["step"][-1] if history["step"] else 0

@@ -13,11 +13,13 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="output .pt path (a .json is written beside it)")
         parser.add_argument("--checkpoint", type=int, help="GanCheckpoint id (default: the active one)")
         parser.add_argument("--command", default="", help="the command that trained it, recorded in the JSON")
+        parser.add_argument("--recalibrate-bn", type=int, default=0, metavar="BATCHES",
+                            help="first average BatchNorm statistics over this many training batches (needs its training set built)")
 
-    def handle(self, *args, out, checkpoint, command, **options):
+    def handle(self, *args, out, checkpoint, command, recalibrate_bn, **options):
         try:
             row = GanCheckpoint.objects.get(pk=checkpoint) if checkpoint else None
-            path = gan_checkpoint_export(out=Path(out), checkpoint=row, command=command)
+            path = gan_checkpoint_export(out=Path(out), checkpoint=row, command=command, recalibrate_batches=recalibrate_bn)
         except GanCheckpoint.DoesNotExist:
             raise CommandError(f"no GAN checkpoint with id {checkpoint}") from None
         except GanError as exc:
