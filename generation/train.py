@@ -125,7 +125,7 @@ PRESETS: dict[str, TrainConfig] = {
     "demo": TrainConfig(preset="demo", image_size=128, num_downs=7, ngf=32, ndf=32, max_mult=4, batch_size=8,
                         use_dropout=False, noise_channels=0, latent_dim=8, pad="reflect", num_d=2,
                         gan_mode="lsgan", lambda_l1=5.0, lambda_roi=10.0, lambda_fm=10.0, lambda_ms=0.2,
-                        rotate=True, channels_last=True, steps=5500, decay_start=0.5,
+                        rotate=True, channels_last=True, steps=10000, decay_start=0.5,
                         checkpoint_every=250, sample_every=250),
 }
 
