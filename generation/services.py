@@ -608,18 +608,19 @@ def _described_training_set(fingerprint: str) -> dict | None:
 
 # --- the demo checkpoint shipped in the repository -----------------------------------------
 
-DEMO_CHECKPOINT = settings.BASE_DIR / "generation" / "demo_model" / "dermgan-fast.pt"
+DEMO_CHECKPOINT = settings.BASE_DIR / "generation" / "demo_model" / "dermgan-demo.pt"
 # How the shipped checkpoint's training set was cut (its JSON records the whole command).
-DEMO_DATASET = {"window": 128, "crops_per_image": 2}
+DEMO_DATASET = {"window": 128, "crops_per_image": 2, "window_tries": 4}
 
 
 def demo_checkpoint_ensure(*, train_if_stale: bool = True) -> str:
     """Make sure an active GAN checkpoint exists, without training when we can avoid it.
 
-    The repository ships the fast-preset generator that train_gan made on the default demo
-    atlas (generation/demo_model/, with the command and data fingerprint beside it). When the
-    catalogue's training-set fingerprint matches, that file is registered and activated; when
-    it does not, the fast preset is trained here (minutes on two cores).
+    The repository ships the demo-preset generator (128 px) that train_gan made on the default
+    demo atlas (generation/demo_model/, with the command and data fingerprint beside it). When
+    the catalogue's training-set fingerprint matches, that file is registered and activated;
+    when it does not, the fast preset is trained here instead (minutes on two cores; the demo
+    preset takes about an hour).
     """
     active = GanCheckpoint.objects.filter(is_active=True).first()
     if active is not None and checkpoint_file(active).exists():

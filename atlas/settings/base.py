@@ -208,7 +208,7 @@ GAN_GENERATOR_CACHE_SIZE = env_int("ATLAS_GAN_GENERATOR_CACHE_SIZE", 2, minimum=
 GAN_CROP_SIZE = env_int("ATLAS_GAN_CROP_SIZE", 128, minimum=32)  # ROI crop window, pixels (the shipped demo model's)
 GAN_CROPS_PER_IMAGE = env_int("ATLAS_GAN_CROPS_PER_IMAGE", 2, minimum=1)
 # Random windows tried per crop, keeping the most skin-covered (docs/dermgan.md, "crop windows").
-GAN_WINDOW_TRIES = env_int("ATLAS_GAN_WINDOW_TRIES", 1, minimum=1)
+GAN_WINDOW_TRIES = env_int("ATLAS_GAN_WINDOW_TRIES", 4, minimum=1)
 GAN_HOLDOUT_PERCENT = env_int("ATLAS_GAN_HOLDOUT_PERCENT", 10, minimum=0)  # cases kept for evaluation
 # A local Inception-V3 weights file for FID; empty = score with the project's own encoder.
 GAN_INCEPTION_WEIGHTS = env_str("ATLAS_GAN_INCEPTION_WEIGHTS", "")
