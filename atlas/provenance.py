@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath, PureWindowsPath
 
-PRIVATE_KEYS = frozenset({"checkpoint_path"})
+# The copy gate's nearest real crops are named for reviewers; the image named may be hidden.
+PRIVATE_KEYS = frozenset({"checkpoint_path", "nearest", "hash_nearest"})
 # /a/b..., ~/a..., C:\a... or C:/a... ; not URLs (scheme://) and not "1/2"-style text.
 _ABSOLUTE_PATH = re.compile(r"^(?:/|~/|[A-Za-z]:[\\/])[^\s]*[\\/][^\s]*$")
 

@@ -118,3 +118,10 @@ def test_public_provenance_drops_private_keys_and_cuts_paths_to_file_names():
                                   "list": ["/var/lib/atlas/y.pt", "3/4"], "url": "https://example.org/a/b"})
     assert scrubbed == {"model": "DermGAN", "map": {"f": "x.pt"}, "list": ["y.pt", "3/4"], "url": "https://example.org/a/b"}
     assert looks_like_server_path("~/x/y") and not looks_like_server_path("melanoma on type 6/6")
+
+
+def test_public_provenance_keeps_the_copy_gate_verdict_but_not_the_real_image_it_compared_with():
+    gates = {"gates": {"results": [{"gate": "copy", "passed": True, "cosine": 0.91, "nearest": "3f2a-hidden",
+                                    "hash_distance": 21, "hash_nearest": "9c1b-hidden"}]}}
+    scrubbed = public_provenance(gates)
+    assert scrubbed == {"gates": {"results": [{"gate": "copy", "passed": True, "cosine": 0.91, "hash_distance": 21}]}}
