@@ -65,7 +65,7 @@ def start_workers(count: int, log_dir: Path) -> list[tuple[subprocess.Popen, Pat
         log = log_dir / f"worker-{count}-{n}.log"
         log.unlink(missing_ok=True)
         command = ["nice", "-n", "15", bench_api.PY, "-m", "celery", "-A", "atlas", "worker", "-Q", "indexing", "-c", "1",
-                   "--prefetch-multiplier", "1", "-n", f"bench{n}@%h", "--without-mingle", "--without-gossip"]
+                   "--prefetch-multiplier", "1", "-n", f"bench{n}@%h", "--without-mingle", "--without-gossip", "--loglevel", "INFO"]
         with open(log, "ab") as out:
             process = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         workers.append((process, log))
