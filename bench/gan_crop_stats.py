@@ -29,14 +29,15 @@ def _load(root: Path, item: dict) -> np.ndarray:
 
 
 def _skin_share(crop: np.ndarray, boxes: list[list[int]]) -> float | None:
+    """The share the crop windows are chosen by (atlas.skin_tone.skin_share); None when the
+    boxes cover the whole crop, so such crops do not count as 0 % skin."""
     try:
-        from atlas.skin_tone import lesion_mask, skin_gamut, srgb_to_lab
+        from atlas.skin_tone import lesion_mask, skin_share
     except ImportError:
         return None
-    outside = ~lesion_mask(crop.shape[0], crop.shape[1], boxes, margin=0.0, pad=0.0)
-    if not outside.any():
+    if lesion_mask(crop.shape[0], crop.shape[1], boxes, margin=0.0, pad=0.0).all():
         return None
-    return float(skin_gamut(srgb_to_lab(crop[outside])).mean())
+    return skin_share(crop, boxes)
 
 
 def main() -> None:
