@@ -23,6 +23,7 @@ import functools
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -89,6 +90,30 @@ def _up(in_ch: int, out_ch: int, upsample: str, bias: bool, pad: str = "zeros") 
     raise ValueError(f"unknown upsample {upsample!r}: use {', '.join(UPSAMPLES)}")
 
 
+class NoiseInjection(nn.Module):
+    """Per-pixel noise added to a decoder level's features with a learned per-channel scale
+    (StyleGAN's noise inputs), zero at initialisation so the network starts as without it.
+
+    The noise comes from the generator's full-resolution planes (`planes`, set by
+    `UnetGenerator.forward` for one call), average-pooled to this level's size and rescaled
+    to unit variance: the same planes give the same image, and texture gets a source at every
+    scale even where the map is one colour (a box that fills the window)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.planes: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.planes is None:
+            return x
+        h, w = x.shape[-2:]
+        full = self.planes[:, :1]
+        factor = full.shape[-1] // w
+        noise = F.avg_pool2d(full, factor) * factor if factor > 1 else full
+        return x + self.scale * noise.to(x.dtype)
+
+
 class UnetBlock(nn.Module):
     """One level of the U-Net: down, the inner levels, up, then concatenate with the input."""
 
@@ -106,6 +131,7 @@ class UnetBlock(nn.Module):
         use_dropout: bool = False,
         upsample: str = "resize",
         pad: str = "zeros",
+        inject_noise: bool = False,
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -118,11 +144,13 @@ class UnetBlock(nn.Module):
             layers = [*down, submodule, *up]
         elif innermost:
             down = [downrelu, downconv]
-            up = [uprelu, *_up(inner_nc, outer_nc, upsample, use_bias, pad), norm_layer(outer_nc)]
+            inject = [NoiseInjection(outer_nc)] if inject_noise else []
+            up = [uprelu, *_up(inner_nc, outer_nc, upsample, use_bias, pad), *inject, norm_layer(outer_nc)]
             layers = [*down, *up]
         else:
             down = [downrelu, downconv, norm_layer(inner_nc)]
-            up = [uprelu, *_up(inner_nc * 2, outer_nc, upsample, use_bias, pad), norm_layer(outer_nc)]
+            inject = [NoiseInjection(outer_nc)] if inject_noise else []
+            up = [uprelu, *_up(inner_nc * 2, outer_nc, upsample, use_bias, pad), *inject, norm_layer(outer_nc)]
             layers = [*down, submodule, *up, *([nn.Dropout(0.5)] if use_dropout else [])]
         self.model = nn.Sequential(*layers)
 
@@ -153,17 +181,24 @@ class UnetGenerator(nn.Module):
         noise_channels: int = 0,
         latent_dim: int = 0,
         pad: str = "zeros",
+        inject_noise: bool = False,
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5 (got {num_downs})")
         if noise_channels < 0 or latent_dim < 0:
             raise ValueError("noise_channels and latent_dim must be >= 0")
+        if inject_noise and noise_channels != 1:
+            raise ValueError("inject_noise uses one full-resolution noise plane: set noise_channels=1")
         norm_layer = get_norm_layer(norm)
         use_bias = norm == "instance"
         self.map_nc, self.noise_channels, self.latent_dim = input_nc, noise_channels, latent_dim
-        input_nc = input_nc + noise_channels + latent_dim
-        kw = {"norm_layer": norm_layer, "use_bias": use_bias, "upsample": upsample, "pad": _check_pad(pad)}
+        self.inject_noise = inject_noise
+        # Injected planes go to the decoder levels, not the input (where mode seeking taught G
+        # to copy them into the image as speckle: run demo-v1).
+        input_nc = input_nc + latent_dim + (0 if inject_noise else noise_channels)
+        kw = {"norm_layer": norm_layer, "use_bias": use_bias, "upsample": upsample, "pad": _check_pad(pad),
+              "inject_noise": inject_noise}
         # Widths ngf, 2ngf, 4ngf, 8ngf, 8ngf, ... capped at ngf * max_mult (pix2pix: 8).
         width = [ngf * min(2**i, max_mult) for i in range(num_downs)]
         block = UnetBlock(width[-2], width[-1], innermost=True, **kw)
@@ -172,6 +207,7 @@ class UnetGenerator(nn.Module):
             dropout = use_dropout and 4 <= level
             block = UnetBlock(width[level - 1], width[level], submodule=block, use_dropout=dropout, **kw)
         self.model = UnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, **kw)
+        self.injections = [m for m in self.modules() if isinstance(m, NoiseInjection)]
 
     @property
     def noise_nc(self) -> int:
@@ -189,8 +225,16 @@ class UnetGenerator(nn.Module):
             if noise is None:
                 b, _, h, w = semantic_map.shape
                 noise = self.draw_noise(b, h, w, device=semantic_map.device)
+            if self.inject_noise:
+                planes, noise = noise[:, :self.noise_channels], noise[:, self.noise_channels:]
+                for module in self.injections:
+                    module.planes = planes
             semantic_map = torch.cat([semantic_map, noise.to(semantic_map.dtype)], 1)
-        return self.model(semantic_map)
+        try:
+            return self.model(semantic_map)
+        finally:
+            for module in self.injections:
+                module.planes = None
 
 
 class NLayerDiscriminator(nn.Module):

@@ -50,11 +50,13 @@ class TrainConfig:
     use_dropout: bool = True  # dropout 0.5 in the three innermost up-blocks, as in pix2pix
     noise_channels: int = 0  # per-pixel Gaussian noise planes added to G's input (0 = deterministic, the patent's)
     latent_dim: int = 0  # a Gaussian latent broadcast over the map as extra input planes (0 = none)
+    inject_noise: bool = False  # the noise plane goes into every decoder level (learned scales, zero at start), not the input
     pad: str = "zeros"  # zeros (pix2pix) | reflect: no zero borders for G to turn into frame lines
     num_d: int = 1  # PatchGAN scales: 1 = pix2pix, 2 = pix2pixHD's full + half resolution
     batch_size: int = 16
     steps: int = 3000  # optimisation steps (one G and one D update each)
     lr: float = 2e-4
+    lr_d: float = 0.0  # the discriminator's learning rate when it differs from G's (0 = lr)
     beta1: float = 0.5
     beta2: float = 0.999
     decay_start: float = 0.5  # fraction of `steps` after which the learning rate decays linearly to 0
@@ -92,6 +94,8 @@ class TrainConfig:
         # describe themselves exactly as before.
         if self.noisy:
             args |= {"noise_channels": self.noise_channels, "latent_dim": self.latent_dim}
+        if self.inject_noise:
+            args["inject_noise"] = True
         if self.pad != "zeros":
             args["pad"] = self.pad
         return args
@@ -122,8 +126,13 @@ PRESETS: dict[str, TrainConfig] = {
     # let mode seeking vary the background (black vignettes, glare) instead of the lesion; the
     # BatchNorm PatchGAN with the patent's one FM layer stayed stable (demo-v3), so that is
     # kept, with mode seeking lowered to 0.2 and skin-preferring crop windows (GAN_WINDOW_TRIES).
+    # demo-v8 adds a texture noise plane injected into every decoder level (zero-initialised
+    # scales; a mode-seeking pair shares it, so only the latent is asked to vary the lesion)
+    # against v7's stripes where a box fills the window, and halves D's learning rate (v7's D
+    # won from step 4,000, D loss 0.06).
     "demo": TrainConfig(preset="demo", image_size=128, num_downs=7, ngf=32, ndf=32, max_mult=4, batch_size=8,
-                        use_dropout=False, noise_channels=0, latent_dim=8, pad="reflect", num_d=2,
+                        use_dropout=False, noise_channels=1, latent_dim=8, inject_noise=True, lr_d=1e-4,
+                        pad="reflect", num_d=2,
                         gan_mode="lsgan", lambda_l1=5.0, lambda_roi=10.0, lambda_fm=10.0, lambda_ms=0.2,
                         rotate=True, channels_last=True, steps=10000, decay_start=0.5,
                         checkpoint_every=250, sample_every=250),
@@ -228,10 +237,10 @@ class Trainer:
         self.history: dict[str, list[float]] = {"step": [], "l1": [], "roi": [], "fm": [], "gan": [], "ms": [], "d": []}
 
     def _set_lr(self) -> None:
-        lr = self.cfg.lr * lr_factor(self.step_no, self.cfg)
-        for opt in (self.opt_G, self.opt_D):
+        factor = lr_factor(self.step_no, self.cfg)
+        for opt, lr in ((self.opt_G, self.cfg.lr), (self.opt_D, self.cfg.lr_d or self.cfg.lr)):
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * factor
 
     def step(self, pairs: PairSet) -> dict[str, float]:
         self.G.train(), self.D.train()
@@ -241,6 +250,11 @@ class Trainer:
         if self.cfg.noisy:
             b, _, h, w = sem.shape
             noise = self.G.draw_noise(b, h, w, generator=self.data_gen, device=self.device)
+            if self.cfg.inject_noise and self.cfg.lambda_ms and b > 1:
+                # A mode-seeking pair shares its texture noise: only the latent differs, so the
+                # term asks the latent (lesion shape, colour) to matter, not copied pixel noise.
+                half, planes = b // 2, self.cfg.noise_channels
+                noise[half:2 * half, :planes] = noise[:half, :planes]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             fake = self.G(sem, noise) if noise is not None else self.G(sem)
             # One D pass per input, shared by both losses (as pix2pixHD does): D(real) gives

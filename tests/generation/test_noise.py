@@ -152,3 +152,53 @@ def test_a_step_with_the_demo_recipe_at_tiny_size_runs_and_resumes_state():
     trainer = Trainer(cfg)
     out = trainer.step(synthetic_pairs(size=64))
     assert out["fm"] > 0 and out["ms"] > 0
+
+
+# --- injected texture noise (demo-v8) ---------------------------------------------------------
+
+def _injected(**kw):
+    return define_G("unet", num_downs=5, ngf=8, use_dropout=False, noise_channels=1, latent_dim=4,
+                    inject_noise=True, pad="reflect", **kw).eval()
+
+
+def test_injected_noise_starts_silent_and_then_varies_texture_only_through_its_plane():
+    g = _injected()
+    assert len(g.injections) == 4  # every decoder level except the output one
+    x = torch.zeros(1, 3, 32, 32)
+    z = g.draw_noise(1, 32, 32, generator=torch.Generator().manual_seed(0))
+    other_plane = z.clone()
+    other_plane[:, :1] = torch.randn(1, 1, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert torch.equal(g(x, z), g(x, other_plane))  # zero scales: the plane changes nothing yet
+        for module in g.injections:
+            module.scale.fill_(0.5)
+        assert torch.equal(g(x, z), g(x, z))  # same noise, same image
+        assert not torch.allclose(g(x, z), g(x, other_plane))  # the plane now shapes texture
+    assert all(module.planes is None for module in g.injections)  # nothing kept between calls
+
+
+def test_injected_noise_plane_is_not_an_input_channel():
+    g = _injected()
+    first_conv = next(m for m in g.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first_conv.in_channels == 3 + 4  # map + latent; the plane goes to the decoder
+    with pytest.raises(ValueError, match="noise_channels=1"):
+        define_G("unet", num_downs=5, ngf=8, noise_channels=2, inject_noise=True)
+
+
+def test_mode_seeking_pairs_share_their_texture_plane_and_d_has_its_own_learning_rate():
+    cfg = tiny_config(**(NOISY | {"noise_channels": 1}), inject_noise=True, lr_d=5e-5)
+    trainer = Trainer(cfg)
+    seen = {}
+    original = trainer.G.forward
+
+    def spy(sem, noise=None):
+        seen["noise"] = noise
+        return original(sem, noise)
+
+    trainer.G.forward = spy
+    trainer.step(synthetic_pairs(size=64))
+    noise, half = seen["noise"], cfg.batch_size // 2
+    assert torch.equal(noise[:half, :1], noise[half:, :1])  # the pair's texture plane is shared
+    assert not torch.equal(noise[:half, 1:], noise[half:, 1:])  # the latent differs
+    assert trainer.opt_D.param_groups[0]["lr"] == pytest.approx(cfg.lr_d * trainer.opt_G.param_groups[0]["lr"] / cfg.lr)
+    assert preset("demo").inject_noise and preset("demo").lr_d < preset("demo").lr
