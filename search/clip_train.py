@@ -61,6 +61,11 @@ class TrainConfig:
     save_half: bool = True  # fp16 weights on disk halve the file; loading casts back to fp32
     load_scale: float = 1.5  # images are decoded once at this multiple of the input size: crops keep detail
     label_targets: bool = True  # CLIP loss: same condition + skin type = a match (False = open_clip's ClipLoss)
+    # CLIP loss targets that put the condition first and the tone within it: a caption naming
+    # type t matches its condition's images of type s with weight clip_tone_spread^|t-s| (0 =
+    # the grouped targets above, where every other type of the condition is a mismatch).
+    clip_tone_spread: float = 0.0
+    supcon_type_weight: float = 0.0  # supervised contrastive on (condition, skin type): separates neighbouring types within a condition
     supcon_weight: float = 1.0  # supervised contrastive term on image embeddings (positives: same condition)
     supcon_temperature: float = 0.1
     condition_weight: float = 0.5  # each image classified among the condition names through the text tower
@@ -232,6 +237,28 @@ def clip_loss(image_features, text_features, logit_scale, groups=None):
     return (_soft_cross_entropy(logits, targets) + _soft_cross_entropy(logits.T, targets.T)) / 2
 
 
+def tone_match(condition_a, type_a, condition_b, type_b, spread: float):
+    """(a, b) weights: 0 across conditions; within one, spread^|type difference|, and 1 where
+    either side names no type (type 0). Rows are not normalised."""
+    import torch
+
+    distance = (type_a[:, None] - type_b[None, :]).abs().to(torch.float32)
+    weights = torch.pow(torch.tensor(float(spread)), distance)
+    untyped = (type_a == 0)[:, None] | (type_b == 0)[None, :]
+    weights = torch.where(untyped, torch.ones_like(weights), weights)
+    return weights * (condition_a[:, None] == condition_b[None, :])
+
+
+def clip_loss_tone(image_features, text_features, logit_scale, condition, image_type, caption_type, spread: float):
+    """The CLIP loss with `tone_match` targets in both directions: image i and caption i are
+    always a match; other pairs of one condition are partial matches by type distance."""
+    logits = logit_scale * image_features @ text_features.T
+    weights = tone_match(condition, image_type, condition, caption_type, spread)  # (images, captions)
+    to_text = weights / weights.sum(dim=1, keepdim=True)
+    to_image = weights.T / weights.T.sum(dim=1, keepdim=True)
+    return (_soft_cross_entropy(logits, to_text) + _soft_cross_entropy(logits.T, to_image)) / 2
+
+
 def _soft_cross_entropy(logits, targets):
     import torch.nn.functional as F
 
@@ -249,12 +276,7 @@ def tone_targets(query_condition, query_type, image_condition, image_type, sprea
     taught the text tower to rank by tone first: docs/experiments.md, "Equal service").
     A row whose condition has no image is all zeros.
     """
-    import torch
-
-    distance = (query_type[:, None] - image_type[None, :]).abs().to(torch.float32)
-    weights = torch.pow(torch.tensor(float(spread)), distance)
-    weights = torch.where((query_type == 0)[:, None], torch.ones_like(weights), weights)
-    weights = weights * (query_condition[:, None] == image_condition[None, :])
+    weights = tone_match(query_condition, query_type, image_condition, image_type, spread)
     return weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
@@ -332,9 +354,13 @@ def train(
 
     pixels = torch.from_numpy(_load_pixels(train_set, round(size * config.load_scale), progress=progress))
     pixels = pixels.permute(0, 3, 1, 2).contiguous()
-    tokens = torch.stack(
-        [tokenizer(caption_variants(s.meta, config.captions_per_image, rng)) for s in train_set]
-    )  # (n, variants, context)
+    variants = [caption_variants(s.meta, config.captions_per_image, rng) for s in train_set]
+    tokens = torch.stack([tokenizer(v) for v in variants])  # (n, variants, context)
+    # The skin type each caption names (0 = none), for the tone-aware CLIP targets.
+    caption_type = torch.tensor([
+        [s.meta.fitzpatrick_type if any(p in c for p in tone_phrases(s.meta.fitzpatrick_type)) else 0 for c in v]
+        for s, v in zip(train_set, variants)
+    ])
     conditions = sorted({s.meta.condition for s in train_set})
     condition_of = torch.tensor([conditions.index(s.meta.condition) for s in train_set])
     skin_type_of = torch.tensor([s.meta.fitzpatrick_type or 0 for s in train_set])
@@ -357,9 +383,15 @@ def train(
         choice = torch.randint(0, tokens.shape[1], (len(index),), generator=generator)
         # (image features, text features, logit scale[, logit bias]): normalised features.
         image_features, text_features, logit_scale = model(images, tokens[index, choice].to(device))[:3]
-        parts = {"clip": clip_loss(image_features, text_features, logit_scale, pair_groups if config.label_targets else None)}
+        if config.clip_tone_spread:
+            parts = {"clip": clip_loss_tone(image_features, text_features, logit_scale, labels, skin_type_of[index].to(device),
+                                            caption_type[index, choice].to(device), config.clip_tone_spread)}
+        else:
+            parts = {"clip": clip_loss(image_features, text_features, logit_scale, pair_groups if config.label_targets else None)}
         if config.supcon_weight:
             parts["supcon"] = config.supcon_weight * supcon_loss(image_features, labels, config.supcon_temperature)
+        if config.supcon_type_weight:
+            parts["supcon_type"] = config.supcon_type_weight * supcon_loss(image_features, pair_groups, config.supcon_temperature)
         if config.condition_weight:
             prototypes = model.encode_text(condition_tokens, normalize=True)
             logits = logit_scale * image_features @ prototypes.T
@@ -368,10 +400,12 @@ def train(
 
     losses: list[float] = []
     terms: dict[str, list[float]] = {"clip": [], "supcon": [], "condition": []}
+    if config.supcon_type_weight:
+        terms["supcon_type"] = []
     stopped_early, step = "", 0
     model.train()
     for epoch in tqdm(range(config.epochs), desc="training", unit="epoch", disable=not progress):
-        sums, done = {"total": 0.0, "clip": 0.0, "supcon": 0.0, "condition": 0.0}, 0
+        sums, done = {"total": 0.0, "clip": 0.0, "supcon": 0.0, "supcon_type": 0.0, "condition": 0.0}, 0
         for _ in range(steps_per_epoch):
             # The cosine decay follows the budget too, so a slow machine still anneals in time.
             used = budget_used(step)

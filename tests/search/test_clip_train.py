@@ -309,3 +309,46 @@ def test_text_only_tuning_needs_a_model_to_tune(tmp_path):
     with pytest.raises(ValueError, match="give --init"):
         train(_toy_samples(), config=config, out_path=tmp_path / "out.pt", progress=False)
     assert not (tmp_path / "out.pt").exists()
+
+
+# --- the full training's tone-aware targets (equal service across tones) ---------------------
+
+
+def test_tone_match_is_symmetric_in_untyped_sides_and_zero_across_conditions():
+    from search.clip_train import tone_match
+
+    weights = tone_match(torch.tensor([0, 0, 1]), torch.tensor([5, 0, 5]), torch.tensor([0, 0, 0, 1]),
+                         torch.tensor([5, 3, 0, 5]), 0.5)
+    assert weights[0].tolist() == [1.0, 0.25, 1.0, 0.0]  # same type 1, two apart 0.25, untyped caption 1, other condition 0
+    assert weights[1].tolist() == [1.0, 1.0, 1.0, 0.0]  # an untyped side matches its condition at every type
+    assert weights[2].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_tone_clip_loss_prefers_the_condition_over_the_tone():
+    from search.clip_train import clip_loss_tone
+
+    condition, image_type = torch.tensor([0, 0, 1]), torch.tensor([5, 1, 5])
+    captions = torch.tensor([5, 1, 5])
+    texts = _unit([[1, 0, 0], [0.9, 0.3, 0], [0, 0, 1]])
+    # The same condition on another type close by, rather than another condition on the same type.
+    by_condition = _unit([[1, 0.1, 0], [0.9, 0.35, 0], [0, 0, 1]])
+    by_tone = _unit([[0.6, 0, 0.8], [0.9, 0.3, 0], [0.8, 0, 0.6]])
+    scale = torch.tensor(10.0)
+    good = clip_loss_tone(by_condition, texts, scale, condition, image_type, captions, 0.3)
+    bad = clip_loss_tone(by_tone, texts, scale, condition, image_type, captions, 0.3)
+    assert good < bad
+
+
+def test_training_with_tone_targets_and_type_supcon_runs_and_records_its_terms(tmp_path):
+    colours = [(200, 40, 40), (40, 200, 40)]
+    samples = [
+        Sample(key=f"{i}", meta=CaptionMeta(["Melanoma", "Eczema"][i % 2], fitzpatrick_type=i % 6 + 1),
+               load=lambda c=colours[i % 2], i=i: PILImage.new("RGB", (40, 40), tuple(max(0, v - 20 * (i % 6)) for v in c)))
+        for i in range(12)
+    ]
+    config = TrainConfig(model_name=MODEL, epochs=6, batch_size=6, lr=2e-3, warmup_steps=1, holdout_fraction=0.0, threads=1,
+                         clip_tone_spread=0.3, supcon_type_weight=0.3)
+    result = train(samples, config=config, out_path=tmp_path / "clip.pt", command="test", progress=False)
+    meta = result.metadata
+    assert meta["config"]["clip_tone_spread"] == 0.3 and meta["config"]["supcon_type_weight"] == 0.3
+    assert all(v > 0 for v in meta["epoch_loss_terms"]["supcon_type"]) and meta["epoch_losses"][-1] < meta["epoch_losses"][0]
