@@ -77,10 +77,20 @@ class TrainConfig:
     # Text-only tuning (`train_text`): the image tower of `init` is frozen, so every image vector
     # (and photo and "more like this" search) stays exactly as it was; only the text tower learns.
     text_only: bool = False
-    tone_spread: float = 0.3  # a caption naming type t matches its condition's images of type s with weight tone_spread^|t-s|
+    tone_spread: float = 0.5  # a caption naming type t matches its condition's images of type s with weight tone_spread^|t-s|
     tone_free: float = 0.2  # share of text-only captions that name no skin type (they match the condition at every type)
     image_views: int = 2  # augmented views per training image, besides the plain one, that captions are ranked against
+    # Text-only tuning: sentences about anything but skin should match no image, so the relevance
+    # floor can tell them from real questions (the tone-aware targets blurred that: 92 % of
+    # off-topic sentences caught before, 44 % after; docs/experiments.md, "Relevance floor").
+    off_topic_weight: float = 1.0
+    off_topic_margin: float = 0.15  # an off-topic sentence's best cosine should stay this far below a caption's (median)
 
+
+# Text-only tuning's schedule (`train_clip --init CHECKPOINT --text-only`): 30 epochs of captions
+# with a short warmup; tone_spread 0.5 and the off-topic term chosen on the held-out split
+# (docs/experiments.md, "Equal service across tones").
+TEXT_TUNE = dict(epochs=30, warmup_steps=20)
 
 # The old recipe (64 px ViT, ClipLoss on captions only, crop + flip): kept for comparison runs.
 CAPTIONS_ONLY = dict(label_targets=False, supcon_weight=0.0, condition_weight=0.0, balance=0.0)
@@ -88,7 +98,9 @@ CAPTIONS_ONLY = dict(label_targets=False, supcon_weight=0.0, condition_weight=0.
 PRESETS: dict[str, TrainConfig] = {
     # The demo atlas (~2,400 training images): about 25 CPU-minutes for 50 epochs of the
     # 128 px ResNet (docs/benchmarks.md); the budget stops a slower machine at 55 CPU-minutes.
-    "fast": TrainConfig(epochs=50, max_images=6000, warmup_steps=100, cpu_budget_seconds=55 * 60),
+    # Tone-aware targets and the (condition, type) term: docs/experiments.md, "Equal service across tones".
+    "fast": TrainConfig(epochs=50, max_images=6000, warmup_steps=100, cpu_budget_seconds=55 * 60,
+                        clip_tone_spread=0.3, supcon_type_weight=0.5),
     "full": TrainConfig(epochs=100, batch_size=256, warmup_steps=100),
 }
 
@@ -158,6 +170,25 @@ def caption_variants(meta: CaptionMeta, count: int, rng: random.Random) -> list[
             template.format(name=rng.choice(names), tone=rng.choice(tones) if tones else "", origin=origin, site=site)
         )
     return captions
+
+
+# Things that are not skin, for the off-topic term of text-only tuning. Kept apart from the
+# calibration's sentences (bench/calibrate_floor.py OFF_TOPIC) so the floor is measured on
+# sentences the model never saw; tests/search/test_clip_train.py checks they share no noun.
+OFF_TOPIC_THINGS = (
+    "a green lamp", "a dog in the park", "a sailing boat", "a coffee mug", "a city skyline", "a violin",
+    "a pair of running shoes", "a garden hose", "a bookshelf", "a red umbrella", "a steam locomotive",
+    "a plate of rice", "a washing machine", "a rugby stadium", "a tennis racket", "a snowy forest",
+    "a smartphone screen", "an office building", "a glass of orange juice", "a parking ticket",
+    "a wind turbine", "a goldfish", "a stack of pancakes", "a world map", "a pencil sharpener",
+    "interest rates", "the election results", "a recipe for lasagne", "a bus schedule", "a software update",
+    "a holiday in Spain", "the rules of cricket", "a piano concerto", "a horse race", "a spreadsheet",
+)
+OFF_TOPIC_TEMPLATES = ("{}", "a photo of {}", "a picture of {}", "{} on a table", "how to choose {}", "news about {}")
+
+
+def off_topic_sentences(count: int, rng: random.Random) -> list[str]:
+    return [rng.choice(OFF_TOPIC_TEMPLATES).format(rng.choice(OFF_TOPIC_THINGS)) for _ in range(count)]
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -527,7 +558,13 @@ def train_text(
             query_condition, query_type, tokens = captions(batch_size)
             text_features = model.encode_text(tokens, normalize=True)
             targets = tone_targets(query_condition, query_type, image_condition, image_type, config.tone_spread)
-            loss = _soft_cross_entropy(logit_scale * text_features @ features.T, targets)
+            similarity = text_features @ features.T
+            loss = _soft_cross_entropy(logit_scale * similarity, targets)
+            if config.off_topic_weight:
+                off = model.encode_text(tokenizer(off_topic_sentences(max(1, batch_size // 4), rng)).to(device), normalize=True)
+                ceiling = similarity.max(dim=1).values.detach().median() - config.off_topic_margin
+                off_best = (off @ features.T).max(dim=1).values
+                loss = loss + config.off_topic_weight * torch.relu(off_best - ceiling).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

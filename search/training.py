@@ -69,8 +69,11 @@ def clip_model_train(
         raise ValueError("--text-only tunes an existing model: give --init CHECKPOINT")
     if lr is None and init:
         lr = TEXT_TUNE_LR if text_only else FINETUNE_LR
+    from search.clip_train import TEXT_TUNE
+
+    tune = TEXT_TUNE if text_only else {}
     config = make_config(
-        preset, epochs=epochs, model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr, device=device or None,
+        preset, epochs=epochs or tune.get("epochs"), warmup_steps=tune.get("warmup_steps"), model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr, device=device or None,
         wall_budget_seconds=max_minutes * 60 if max_minutes else None, text_only=text_only or None, threads=threads,
     )
     samples = clip_samples()
