@@ -175,20 +175,35 @@ def caption_variants(meta: CaptionMeta, count: int, rng: random.Random) -> list[
 # Things that are not skin, for the off-topic term of text-only tuning. Kept apart from the
 # calibration's sentences (bench/calibrate_floor.py OFF_TOPIC) so the floor is measured on
 # sentences the model never saw; tests/search/test_clip_train.py checks they share no noun.
-OFF_TOPIC_THINGS = (
-    "a green lamp", "a dog in the park", "a sailing boat", "a coffee mug", "a city skyline", "a violin",
-    "a pair of running shoes", "a garden hose", "a bookshelf", "a red umbrella", "a steam locomotive",
-    "a plate of rice", "a washing machine", "a rugby stadium", "a tennis racket", "a snowy forest",
-    "a smartphone screen", "an office building", "a glass of orange juice", "a parking ticket",
-    "a wind turbine", "a goldfish", "a stack of pancakes", "a world map", "a pencil sharpener",
-    "interest rates", "the election results", "a recipe for lasagne", "a bus schedule", "a software update",
-    "a holiday in Spain", "the rules of cricket", "a piano concerto", "a horse race", "a spreadsheet",
+OFF_TOPIC_OBJECTS = (
+    "lamp", "dog", "sailing boat", "coffee mug", "violin", "running shoe", "garden hose", "bookshelf", "umbrella",
+    "steam locomotive", "washing machine", "tennis racket", "smartphone", "office building", "wind turbine", "goldfish",
+    "world map", "pencil sharpener", "teapot", "helicopter", "motorbike", "kettle", "tractor", "lighthouse", "backpack",
+    "candle", "balloon", "sports jacket", "fire engine", "post box",
 )
-OFF_TOPIC_TEMPLATES = ("{}", "a photo of {}", "a picture of {}", "{} on a table", "how to choose {}", "news about {}")
+OFF_TOPIC_TOPICS = (
+    "interest rates", "the election", "a recipe for lasagne", "a bus schedule", "a software update", "a holiday in Spain",
+    "the rules of cricket", "a piano concerto", "a horse race", "a spreadsheet", "a snowy forest", "a city skyline",
+    "a plate of rice", "a stack of pancakes", "a glass of orange juice", "a parking ticket", "a rugby stadium",
+    "a dog in the park", "a birthday party", "the moon landing",
+)
+# Colours are skin words too ("red rash", "white patches"): paired with objects they teach the
+# text tower that the thing named, not the colour, decides whether a sentence is about skin.
+OFF_TOPIC_COLOURS = ("red", "green", "blue", "yellow", "white", "black", "brown", "pink", "purple", "orange", "grey", "silver")
+OFF_TOPIC_OBJECT_TEMPLATES = ("a {c} {o}", "a {o}", "a photo of a {c} {o}", "the {o} is {c}", "a {c} {o} on a table",
+                              "how to choose a {o}")
+OFF_TOPIC_TOPIC_TEMPLATES = ("{t}", "news about {t}", "a picture of {t}")
 
 
 def off_topic_sentences(count: int, rng: random.Random) -> list[str]:
-    return [rng.choice(OFF_TOPIC_TEMPLATES).format(rng.choice(OFF_TOPIC_THINGS)) for _ in range(count)]
+    sentences = []
+    for _ in range(count):
+        if rng.random() < 0.6:
+            template = rng.choice(OFF_TOPIC_OBJECT_TEMPLATES)
+            sentences.append(template.format(c=rng.choice(OFF_TOPIC_COLOURS), o=rng.choice(OFF_TOPIC_OBJECTS)))
+        else:
+            sentences.append(rng.choice(OFF_TOPIC_TOPIC_TEMPLATES).format(t=rng.choice(OFF_TOPIC_TOPICS)))
+    return sentences
 
 
 # --- data -----------------------------------------------------------------------------------

@@ -285,9 +285,9 @@ SEARCH_MAX_K = env_int("SEARCH_MAX_K", 200, minimum=1)
 # match" and shows the closest images apart. Text and photo scores live on different scales, so
 # each has its own; both depend on the model. Calibrated by `bench/calibrate_floor.py` on the
 # held-out split (docs/experiments.md, "Relevance floor"); 0 turns a floor off. The defaults are
-# the shipped demo model's (atlas-clip-rn@e41c0ee615da, keeping 95% of in-domain queries):
+# the shipped demo model's (atlas-clip-rn@efdc32669aa9, keeping 95% of in-domain queries):
 # re-run the calibration whenever the model changes.
-SEARCH_FLOOR_TEXT = env_float("SEARCH_FLOOR_TEXT", 0.661, minimum=-1.0, maximum=1.0)
+SEARCH_FLOOR_TEXT = env_float("SEARCH_FLOOR_TEXT", 0.657, minimum=-1.0, maximum=1.0)
 SEARCH_FLOOR_IMAGE = env_float("SEARCH_FLOOR_IMAGE", 0.801, minimum=-1.0, maximum=1.0)
 # Freshness: an image that becomes visible is embedded at once (indexing queue) and added to the
 # live index by one incremental update this many seconds later; every image made visible in
