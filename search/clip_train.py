@@ -101,7 +101,7 @@ PRESETS: dict[str, TrainConfig] = {
     # Tone-aware targets and the (condition, type) term: docs/experiments.md, "Equal service across tones".
     "fast": TrainConfig(epochs=50, max_images=6000, warmup_steps=100, cpu_budget_seconds=55 * 60,
                         clip_tone_spread=0.3, supcon_type_weight=0.5),
-    "full": TrainConfig(epochs=100, batch_size=256, warmup_steps=100),
+    "full": TrainConfig(epochs=100, batch_size=256, warmup_steps=100, clip_tone_spread=0.3, supcon_type_weight=0.5),
 }
 
 
