@@ -152,6 +152,7 @@ def setup(images: int, demo: int, layout: str, nprobe: int, wait: bool) -> dict:
         "path.parent.mkdir(parents=True, exist_ok=True);"
         "save_checkpoint(open_clip.create_model(settings.SEARCH_CLIP_MODEL), path, metadata={'note': 'random init, bench_search_scale'})"
     ))
+    manage("search_export_onnx")  # web workers embed queries with ONNX Runtime, not torch
     manage("reindex", "--full")
     head = (f"from pathlib import Path\nTARGET = {images}\nVAR = Path({str(VAR)!r})\nCACHE = Path({str(CACHE)!r})\n"
             f"LAYOUT = {layout!r}\nNPROBE = {nprobe}\nWAIT = {wait}\n")
