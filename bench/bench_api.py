@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from wrk_report import search_lua, wrk_stats  # bench/ is the script's directory, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -125,27 +126,6 @@ def serve(workers: int) -> subprocess.Popen:
         raise
 
 
-def lua_script(key: str) -> str:
-    queries = ", ".join(json.dumps(q.replace(" ", "+")) for q in QUERIES)
-    return f"""
-local queries = {{{queries}}}
-local i = 0
-wrk.headers["Authorization"] = "Bearer {key}"
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/api/v1/search/?k=20&q=" .. queries[(i % #queries) + 1])
-end
-"""
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _ms(out: str, percentile: str) -> float:
-    found = re.search(percentile + r"%\s+([\d.]+)(us|ms|s)\b", out)
-    return float(found.group(1)) * _UNITS[found.group(2)] if found else float("nan")
-
-
 def run_wrk(path: str, key: str, seconds: int, script: str | None) -> dict:
     cmd = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if script:
@@ -153,16 +133,8 @@ def run_wrk(path: str, key: str, seconds: int, script: str | None) -> dict:
     else:
         cmd += ["-H", f"Authorization: Bearer {key}", f"http://127.0.0.1:{PORT}{path}"]
     out = subprocess.run(cmd, check=True, text=True, capture_output=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(out, "50"),
-        "p99": _ms(out, "99"),
-        "non_2xx": int(errors.group(1)) if errors else 0,
-        "socket_errors": socket_errors.group(1) if socket_errors else "",
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-    }
+    stats = wrk_stats(out)
+    return {k: stats[k] for k in ("rps", "p50", "p99", "non_2xx", "socket_errors", "requests")}
 
 
 CPU_SNIPPET = """
@@ -203,7 +175,7 @@ def main() -> None:
         setup(args.images)
     key = token()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(lua_script(key))
+        handle.write(search_lua(QUERIES, key))
     server = serve(args.workers)
     load_before = os.getloadavg()
     results: dict[str, list[dict]] = {name: [] for name in TARGETS}

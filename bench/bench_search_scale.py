@@ -36,6 +36,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from wrk_report import search_lua, wrk_stats  # bench/ is the script's directory, so on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = "/work/main/.venv/bin/python" if not (ROOT / ".venv").exists() else str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(Path(PY).parent / "gunicorn")
@@ -181,38 +183,11 @@ def serve(name: str, workers: int) -> subprocess.Popen:
     raise SystemExit(f"gunicorn for {name} did not come up")
 
 
-def lua_script() -> str:
-    queries = ", ".join(json.dumps(q.replace(" ", "+")) for q in QUERIES)
-    return f"""
-local queries = {{{queries}}}
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/api/v1/search/?k=20&q=" .. queries[(i % #queries) + 1])
-end
-"""
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _ms(out: str, percentile: str) -> float:
-    found = re.search(percentile + r"%\s+([\d.]+)(us|ms|s)\b", out)
-    return float(found.group(1)) * _UNITS[found.group(2)] if found else float("nan")
-
-
 def run_wrk(port: int, clients: int, seconds: int, script: str) -> dict:
     cmd = ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", script, f"http://127.0.0.1:{port}/"]
     out = subprocess.run(cmd, check=True, text=True, capture_output=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(out, "50"),
-        "p90": _ms(out, "90"),
-        "p99": _ms(out, "99"),
-        "non_2xx": int(errors.group(1)) if errors else 0,
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-    }
+    stats = wrk_stats(out)
+    return {k: stats[k] for k in ("rps", "p50", "p90", "p99", "non_2xx", "requests")}
 
 
 def memory(server: subprocess.Popen, index_dir: Path) -> list[dict]:
@@ -296,7 +271,7 @@ def main() -> None:
         grown["builds"]["chosen"]["nprobe"] = args.nprobe
     print(f"catalogue: {grown['images']:,} images, {grown['vectors']:,} vectors; builds {json.dumps(grown['builds'])}", file=sys.stderr)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(lua_script())
+        handle.write(search_lua(QUERIES))
     servers = {name: serve(name, args.workers) for name in PORTS}
     load_before = os.getloadavg()
     results: dict[tuple[str, int], list[dict]] = {}
