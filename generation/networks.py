@@ -107,9 +107,8 @@ class NoiseInjection(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.planes is None:
             return x
-        h, w = x.shape[-2:]
         full = self.planes[:, :1]
-        factor = full.shape[-1] // w
+        factor = full.shape[-1] // x.shape[-1]
         noise = F.avg_pool2d(full, factor) * factor if factor > 1 else full
         return x + self.scale * noise.to(x.dtype)
 

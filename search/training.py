@@ -62,15 +62,13 @@ def clip_model_train(
     """
     from pathlib import Path
 
+    from search.clip_train import TEXT_TUNE, train
     from search.clip_train import preset as make_config
-    from search.clip_train import train
 
     if text_only and not init:
         raise ValueError("--text-only tunes an existing model: give --init CHECKPOINT")
     if lr is None and init:
         lr = TEXT_TUNE_LR if text_only else FINETUNE_LR
-    from search.clip_train import TEXT_TUNE
-
     tune = TEXT_TUNE if text_only else {}
     config = make_config(
         preset, epochs=epochs or tune.get("epochs"), warmup_steps=tune.get("warmup_steps"), model_name=model_name or settings.SEARCH_CLIP_MODEL, init=init or None, lr=lr, device=device or None,
