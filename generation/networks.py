@@ -181,6 +181,7 @@ class UnetGenerator(nn.Module):
         latent_dim: int = 0,
         pad: str = "zeros",
         inject_noise: bool = False,
+        noise_levels: int = 0,
     ) -> None:
         super().__init__()
         if num_downs < 5:
@@ -189,6 +190,9 @@ class UnetGenerator(nn.Module):
             raise ValueError("noise_channels and latent_dim must be >= 0")
         if inject_noise and noise_channels != 1:
             raise ValueError("inject_noise uses one full-resolution noise plane: set noise_channels=1")
+        if noise_levels < 0 or (noise_levels and not inject_noise):
+            raise ValueError("noise_levels counts the finest decoder levels that get injected noise: "
+                             "needs inject_noise and is >= 0 (0 = every level)")
         norm_layer = get_norm_layer(norm)
         use_bias = norm == "instance"
         self.map_nc, self.noise_channels, self.latent_dim = input_nc, noise_channels, latent_dim
@@ -196,15 +200,22 @@ class UnetGenerator(nn.Module):
         # Injected planes go to the decoder levels, not the input (where mode seeking taught G
         # to copy them into the image as speckle: run demo-v1).
         input_nc = input_nc + latent_dim + (0 if inject_noise else noise_channels)
-        kw = {"norm_layer": norm_layer, "use_bias": use_bias, "upsample": upsample, "pad": _check_pad(pad),
-              "inject_noise": inject_noise}
+        kw = {"norm_layer": norm_layer, "use_bias": use_bias, "upsample": upsample, "pad": _check_pad(pad)}
+
+        def injected(level: int) -> bool:
+            # Level 1 is the finest inner level (half the image side), num_downs - 1 the innermost.
+            # Coarse levels' noise made blotches over healthy skin (run demo-v8): noise_levels
+            # keeps it to fine texture.
+            return inject_noise and (noise_levels == 0 or level <= noise_levels)
+
         # Widths ngf, 2ngf, 4ngf, 8ngf, 8ngf, ... capped at ngf * max_mult (pix2pix: 8).
         width = [ngf * min(2**i, max_mult) for i in range(num_downs)]
-        block = UnetBlock(width[-2], width[-1], innermost=True, **kw)
+        block = UnetBlock(width[-2], width[-1], innermost=True, inject_noise=injected(num_downs - 1), **kw)
         for level in range(num_downs - 2, 0, -1):
             # pix2pix puts dropout in the up-blocks of levels 5..num_downs-2 (three of them at 8)
             dropout = use_dropout and 4 <= level
-            block = UnetBlock(width[level - 1], width[level], submodule=block, use_dropout=dropout, **kw)
+            block = UnetBlock(width[level - 1], width[level], submodule=block, use_dropout=dropout,
+                              inject_noise=injected(level), **kw)
         self.model = UnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, **kw)
         self.injections = [m for m in self.modules() if isinstance(m, NoiseInjection)]
 

@@ -51,6 +51,7 @@ class TrainConfig:
     noise_channels: int = 0  # per-pixel Gaussian noise planes added to G's input (0 = deterministic, the patent's)
     latent_dim: int = 0  # a Gaussian latent broadcast over the map as extra input planes (0 = none)
     inject_noise: bool = False  # the noise plane goes into every decoder level (learned scales, zero at start), not the input
+    noise_levels: int = 0  # with inject_noise: only the finest N decoder levels get it (0 = every level)
     pad: str = "zeros"  # zeros (pix2pix) | reflect: no zero borders for G to turn into frame lines
     num_d: int = 1  # PatchGAN scales: 1 = pix2pix, 2 = pix2pixHD's full + half resolution
     batch_size: int = 16
@@ -96,6 +97,8 @@ class TrainConfig:
             args |= {"noise_channels": self.noise_channels, "latent_dim": self.latent_dim}
         if self.inject_noise:
             args["inject_noise"] = True
+        if self.noise_levels:
+            args["noise_levels"] = self.noise_levels
         if self.pad != "zeros":
             args["pad"] = self.pad
         return args

@@ -202,3 +202,17 @@ def test_mode_seeking_pairs_share_their_texture_plane_and_d_has_its_own_learning
     assert not torch.equal(noise[:half, 1:], noise[half:, 1:])  # the latent differs
     assert trainer.opt_D.param_groups[0]["lr"] == pytest.approx(cfg.lr_d * trainer.opt_G.param_groups[0]["lr"] / cfg.lr)
     assert not preset("demo").inject_noise and not preset("demo").lr_d  # the shipped v7 recipe (docs/dermgan.md)
+
+
+def test_noise_levels_keeps_the_injected_noise_to_the_finest_decoder_levels():
+    g = _injected(noise_levels=2)
+    assert len(g.injections) == 2
+    sizes = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: sizes.append(out.shape[-1])) for m in g.injections]
+    with torch.no_grad():
+        g(torch.zeros(1, 3, 32, 32), g.draw_noise(1, 32, 32, generator=torch.Generator().manual_seed(0)))
+    for hook in hooks:
+        hook.remove()
+    assert sorted(sizes) == [8, 16]  # half and a quarter of the 32 px image; nothing coarser
+    with pytest.raises(ValueError, match="noise_levels"):
+        define_G("unet", num_downs=5, ngf=8, noise_channels=1, noise_levels=2)
