@@ -232,6 +232,14 @@ class Image(models.Model):
             models.Index(fields=["condition", "fitzpatrick_type", "origin"]),
             models.Index(fields=["source", "external_id"]),
             models.Index(fields=["review_state", "created_at"]),
+            # Search fetches the public ids of a condition or a skin type (a ranking tier, the
+            # skin-type gap): with the id in the key these are index-only scans, not a heap page
+            # per image (seconds at 1 M images, docs/benchmarks.md). The predicate is the part of
+            # public_q on this table (tests/test_models.py checks it against VISIBLE_REVIEW_STATES).
+            models.Index(fields=["condition", "fitzpatrick_type", "id"], name="image_public_by_condition",
+                         condition=Q(is_public=True, review_state__in=["not_required", "approved"])),
+            models.Index(fields=["fitzpatrick_type", "condition", "id"], name="image_public_by_type",
+                         condition=Q(is_public=True, review_state__in=["not_required", "approved"])),
         ]
         constraints = [
             models.CheckConstraint(

@@ -9,6 +9,7 @@ query mean is decided in search/interpret.py (pure Python).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -19,6 +20,8 @@ from functools import cache
 import faiss
 import numpy as np
 from django.conf import settings
+from django.db import connection
+from django.db.models.expressions import RawSQL
 
 from atlas.filters import FilterError, ImageFilters, filters_parse, images_filtered
 from atlas.models import Condition, Image
@@ -332,22 +335,27 @@ def _skin_type_gap(filters: ImageFilters, boost: _Boost) -> SkinTypeGap | None:
     requested = tuple(t for t in (boost.skin_types or filters.skin_types) if t is not None)
     if not conditions or not requested:
         return None
+    of_conditions = images_filtered(filters.replace(conditions=conditions, skin_types=()))
+    if of_conditions.filter(fitzpatrick_type__in=requested).exists():
+        return None  # the common case: one index probe, not every image of the condition
     present = set(
-        images_filtered(filters.replace(conditions=conditions, skin_types=()))
+        of_conditions
         .exclude(fitzpatrick_type__isnull=True)
         .order_by()
         .values_list("fitzpatrick_type", flat=True)
         .distinct()
     )
-    if not present or present & set(requested):
+    if not present:
         return None
     distance = {t: min(abs(t - r) for r in requested) for t in present}
     closest = min(distance.values())
     return SkinTypeGap(conditions=conditions, requested=requested, nearest=tuple(sorted(t for t in present if distance[t] == closest)))
 
 
-# Candidates fetched per result before a filter falls back to passing every allowed id.
+# Candidates fetched per result before a filter falls back to passing every allowed id, and
+# the most a second round (sized by the first round's pass rate) may fetch.
 POSTFILTER_FETCH_PER_HIT = 16
+POSTFILTER_MAX_FETCH = 4096
 
 
 def _hits(
@@ -361,16 +369,22 @@ def _hits(
     if not filters.is_empty():
         # A wide filter (a condition, a skin type) keeps many of the nearest images: rank
         # without it and keep the allowed ones, one database query over the candidates. When
-        # k survive, they are the top k allowed in the index's order; otherwise every allowed
-        # id goes into the index, which is complete (at 1M images fetching 100k allowed ids
-        # costs more than the whole query should).
+        # k survive, they are the top k allowed in the index's order. If too few do, a second,
+        # wider round is sized from the first's pass rate; only a filter rarer than that puts
+        # every allowed id into the index (complete, but at 1 M images fetching 100k ids costs
+        # more than the rest of the query).
         fetch = POSTFILTER_FETCH_PER_HIT * k + len(exclude)
-        candidates = [(i, s) for i, s in index.search(vector, fetch) if i not in exclude]
-        passing = set(visible.filter(id__in=[i for i, _ in candidates]).values_list("id", flat=True))
-        ranked = [(i, s) for i, s in candidates if i in passing][:k]
-        if len(ranked) >= k:
-            return _rows(ranked, visible, labels)[:k]
-        allowed = np.fromiter(visible.values_list("id", flat=True), dtype=np.int64)
+        for _ in range(2):
+            candidates = [(i, s) for i, s in index.search(vector, fetch) if i not in exclude]
+            passing = _passing(visible, [i for i, _ in candidates])
+            ranked = [(i, s) for i, s in candidates if i in passing][:k]
+            if len(ranked) >= k:
+                return _rows(ranked, visible, labels)[:k]
+            wider = math.ceil(2 * k * len(candidates) / max(len(passing), 1)) + len(exclude)
+            if fetch >= len(index) or not fetch < wider <= POSTFILTER_MAX_FETCH:
+                break
+            fetch = wider
+        allowed = _ids(visible)
         allowed = allowed[~np.isin(allowed, list(exclude))] if exclude else allowed
         ranked = index.search(vector, k, allowed_ids=allowed)
         return _rows(ranked, visible, labels)[:k]
@@ -383,6 +397,31 @@ def _hits(
         if len(hits) >= k or fetch >= len(index):
             return hits[:k]
         fetch = min(len(index), fetch * 4)
+
+
+def _passing(images, ids: list[int]) -> set[int]:
+    """Which of `ids` are among `images`."""
+    if connection.vendor == "postgresql":
+        # One array parameter: an IN list of thousands of placeholders costs more CPU to
+        # build and bind than the query takes to run.
+        images = images.filter(id__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+    else:
+        images = images.filter(id__in=ids)
+    return set(images.order_by().values_list("id", flat=True))
+
+
+def _ids(images) -> np.ndarray:
+    """The ids of `images`, unordered (the model's default order would sort every one of them)."""
+    ids = images.order_by().values_list("id", flat=True)
+    if connection.vendor != "postgresql" or ids.query.is_empty():
+        return np.fromiter(ids, dtype=np.int64)
+    # One bytea of big-endian int64s instead of a Python object per row: 100k ids cost
+    # about half the time (docs/benchmarks.md, "Search at 1 M: the database share").
+    sql, params = ids.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT string_agg(int8send(q.id), '') FROM ({sql}) q", params)
+        packed = cursor.fetchone()[0]
+    return np.frombuffer(packed or b"", dtype=">i8").astype(np.int64)
 
 
 def _rows(ranked: list[tuple[int, float]], visible, labels: dict) -> list[SearchHit]:
@@ -411,7 +450,7 @@ def query_total(filters: ImageFilters, *, index_version: str, model_version: str
     image is visible but not yet indexed (freshness: within a minute, docs/search.md).
     """
     index, _, _ = _index_for(model_version)
-    allowed = np.fromiter(images_filtered(filters).values_list("id", flat=True), dtype=np.int64)
+    allowed = _ids(images_filtered(filters))
     inside = np.isin(allowed, _index_ids(index), assume_unique=True)
     return int(inside.sum()) - sum(1 for i in exclude if i in set(allowed[inside].tolist()))
 

@@ -163,3 +163,16 @@ def test_typed_filters_and_query_strings_agree(catalogue):
     typed = ImageFilters(conditions=("melanoma",), skin_types=(5, None), licence="cc-by-nc-4.0")
     assert filters_parse(typed.as_query()) == ImageFilters(conditions=("melanoma",), skin_types=(None, 5), licence="cc-by-nc-4.0")
     assert set(images_filtered(typed)) == {catalogue[1]}
+
+
+def test_the_search_indexes_cover_exactly_the_public_rule_on_the_image_table():
+    # The partial indexes repeat the image-table half of public_q (a Meta cannot import it):
+    # if the rule changes, PostgreSQL would silently stop using them.
+    from django.db.models import Q
+
+    from atlas.models import Image
+    rule = Q(is_public=True, review_state__in=[str(state) for state in Image.VISIBLE_REVIEW_STATES])
+    indexes = [index for index in Image._meta.indexes if index.name.startswith("image_public_by_")]
+    assert len(indexes) == 2
+    for index in indexes:
+        assert index.condition == rule and index.fields[-1] == "id"

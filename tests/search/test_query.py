@@ -186,11 +186,17 @@ def test_explicit_filters_apply(atlas):
     assert search_text(query="skin", filters=ImageFilters(origin="synthetic"), k=5).hits == []
 
 
-@pytest.mark.parametrize("fetch_per_hit", [16, 0], ids=["rank-then-keep-allowed", "allowed-ids-into-the-index"])
-def test_a_filtered_query_returns_the_top_k_allowed_by_either_path(atlas, monkeypatch, fetch_per_hit):
-    # 16 candidates per result: the unfiltered ranking holds enough allowed images (one
-    # database query over the candidates); 0: never enough, so every allowed id goes to the index.
+@pytest.mark.parametrize(("fetch_per_hit", "max_fetch", "all_allowed_ids"), [
+    (16, 4096, False),  # the unfiltered ranking holds enough allowed images: one query over the candidates
+    (1, 4096, False),  # too few in the first round: a second, wider one sized by its pass rate
+    (1, 0, True),  # no second round allowed: every allowed id goes into the index
+    (0, 4096, True),  # no candidates at all: the same
+], ids=["rank-then-keep-allowed", "second-wider-round", "allowed-ids-after-one-round", "allowed-ids-into-the-index"])
+def test_a_filtered_query_returns_the_top_k_allowed_by_every_path(atlas, monkeypatch, fetch_per_hit, max_fetch, all_allowed_ids):
     monkeypatch.setattr(query, "POSTFILTER_FETCH_PER_HIT", fetch_per_hit)
+    monkeypatch.setattr(query, "POSTFILTER_MAX_FETCH", max_fetch)
+    fetched = []
+    monkeypatch.setattr(query, "_ids", lambda images, real=query._ids: fetched.append(1) or real(images))
     result = search_text(query="skin", filters=ImageFilters(skin_types=(5, 6)), k=3)
     hits = result.hits or result.closest
     encoder = indexing.encoder_get()
@@ -199,6 +205,18 @@ def test_a_filtered_query_returns_the_top_k_allowed_by_either_path(atlas, monkey
     allowed = set(Image.objects.filter(fitzpatrick_type__in=(5, 6)).values_list("id", flat=True))
     ranked = sorted((float(v @ text), int(i)) for i, v in zip(stored, vectors, strict=True) if int(i) in allowed)[::-1]
     assert [h.image.pk for h in hits] == [i for _, i in ranked[:3]]
+    assert bool(fetched) == all_allowed_ids
+
+
+def test_the_id_helpers_agree_with_the_orm_on_this_database(atlas):
+    # PostgreSQL takes a packed bytea and one array parameter; other databases the plain ORM.
+    visible = query.images_filtered(ImageFilters(skin_types=(2, 5)))
+    expected = set(visible.values_list("id", flat=True))
+    assert sorted(query._ids(visible).tolist()) == sorted(expected)
+    assert query._ids(visible.none()).tolist() == []
+    every = list(Image.objects.values_list("id", flat=True)) + [10**9]
+    assert query._passing(visible, every) == expected
+    assert query._passing(visible, []) == set()
 
 
 def test_diversify_spreads_over_skin_types(atlas):
