@@ -18,7 +18,7 @@ string, `images_filtered` applies one); an unknown slug or a bad value is a `Fil
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 
 import django_filters
 from django import forms
@@ -54,15 +54,39 @@ class ImageFilters:
     origin: str = ""  # "real" | "synthetic" | "" (both)
     source: str = ""  # source slug
     licence: str = ""  # licence identifier, matched in any case
+    # What ImageFilterSet validated (`checked()`): applying these filters again skips the
+    # validation and its queries (a search applies one request's filters once per ranking tier).
+    _checked: dict | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def is_checked(self) -> bool:
+        return self._checked is not None
 
     def is_empty(self) -> bool:
         return not (self.conditions or self.skin_types or self.origin or self.source or self.licence)
 
     def replace(self, **changes) -> ImageFilters:
+        """A copy with `changes`, unchecked: images_filtered validates it again."""
         return replace(self, **changes)
 
+    def narrowed(self, *, conditions: tuple[str, ...] | None = None, skin_types: tuple[int | None, ...] | None = None) -> ImageFilters:
+        """A copy with other conditions or skin types that stays checked, for values the caller
+        took from the checked vocabulary (slugs of public conditions, types 1-6): a ranking
+        tier of the same request. From unchecked filters, an unchecked copy."""
+        changes = {key: value for key, value in (("conditions", conditions), ("skin_types", skin_types)) if value is not None}
+        narrowed = replace(self, **changes)
+        if self._checked is not None:
+            cleaned = dict(self._checked)
+            if conditions is not None:
+                cleaned["condition"] = list(conditions)  # the filter selects by slug
+            if skin_types is not None:
+                cleaned["fitzpatrick"] = [UNKNOWN if t is None else str(t) for t in skin_types]
+            object.__setattr__(narrowed, "_checked", cleaned)
+        return narrowed
+
     def as_dict(self) -> dict:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
 
     def as_query(self) -> dict[str, list[str]]:
         """The query-string form the FilterSet reads (what a URL would carry)."""
@@ -147,13 +171,23 @@ class ImageFilterSet(django_filters.FilterSet):
         if not self.is_valid():
             raise FilterError({field: [str(m) for m in messages] for field, messages in self.errors.items()})
         data = self.form.cleaned_data
-        return ImageFilters(
+        filters = ImageFilters(
             conditions=tuple(c.slug for c in data.get("condition") or ()),
             skin_types=tuple(sorted({None if v == UNKNOWN else int(v) for v in data.get("fitzpatrick") or ()}, key=lambda t: t or 0)),
             origin=data.get("origin") or "",
             source=data["source"].slug if data.get("source") else "",
             licence=data.get("licence") or "",
         )
+        object.__setattr__(filters, "_checked", dict(data))
+        return filters
+
+    def apply(self, cleaned: dict) -> QuerySet[Image]:
+        """The queryset filtered by values this FilterSet already validated (django-filter's
+        filter_queryset without the form)."""
+        queryset = self.queryset.all()
+        for name, value in cleaned.items():
+            queryset = self.filters[name].filter(queryset, value)
+        return queryset
 
 
 def filters_parse(data: Mapping) -> ImageFilters:
@@ -164,5 +198,7 @@ def filters_parse(data: Mapping) -> ImageFilters:
 def images_filtered(filters: ImageFilters, queryset: QuerySet[Image] | None = None) -> QuerySet[Image]:
     """Public images (or `queryset`) passing `filters`; FilterError when a filter is invalid."""
     filterset = ImageFilterSet(filters.as_query(), queryset=Image.objects.public() if queryset is None else queryset)
+    if filters.is_checked:
+        return filterset.apply(filters._checked)
     filterset.checked()  # an invalid field would otherwise be skipped silently by django-filter
     return filterset.qs

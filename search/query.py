@@ -250,6 +250,8 @@ def _check_query(query: str) -> str:
 def _check_filters(filters: ImageFilters, k: int) -> ImageFilters:
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= settings.SEARCH_MAX_K:
         raise SearchError("bad_k", f"k must be between 1 and {settings.SEARCH_MAX_K}")
+    if filters.is_checked:
+        return filters  # the API's parameters were checked when the request was read
     try:
         return filters_parse(filters.as_query())  # the one definition of what a filter accepts
     except FilterError as exc:
@@ -273,11 +275,11 @@ def _answer(
     exclude = exclude or set()
     gap = _skin_type_gap(filters, boost)
     if diversify:
-        within = filters.replace(conditions=boost.conditions) if boost.conditions else filters
+        within = filters.narrowed(conditions=boost.conditions) if boost.conditions else filters
         hits = _diversified(index, vector, within, k, exclude)
     elif gap is not None and filters.skin_types and filters.conditions:
         # Both chosen as filters and nothing matches: the nearest skin types, labelled.
-        hits = _hits(index, vector, filters.replace(skin_types=gap.nearest), k, exclude, nearest_type=True)
+        hits = _hits(index, vector, filters.narrowed(skin_types=gap.nearest), k, exclude, nearest_type=True)
     else:
         hits = _tiered(index, vector, filters, k, exclude, boost, gap)
     result = SearchResult(
@@ -307,16 +309,16 @@ def _tiered(
     """
     tiers: list[tuple[ImageFilters, dict]] = []
     if boost.conditions and boost.skin_types:
-        tiers.append((filters.replace(conditions=boost.conditions, skin_types=boost.skin_types), {"boosted": True}))
+        tiers.append((filters.narrowed(conditions=boost.conditions, skin_types=boost.skin_types), {"boosted": True}))
     if boost.conditions:
         if gap is not None:
-            nearest = filters.replace(conditions=boost.conditions or filters.conditions, skin_types=gap.nearest)
+            nearest = filters.narrowed(conditions=boost.conditions or filters.conditions, skin_types=gap.nearest)
             tiers.append((nearest, {"boosted": True, "nearest_type": True}))
-        tiers.append((filters.replace(conditions=boost.conditions), {"boosted": True}))
+        tiers.append((filters.narrowed(conditions=boost.conditions), {"boosted": True}))
     elif gap is not None:  # a chosen condition filter, a skin type named in the words
-        tiers.append((filters.replace(skin_types=gap.nearest), {"boosted": True, "nearest_type": True}))
+        tiers.append((filters.narrowed(skin_types=gap.nearest), {"boosted": True, "nearest_type": True}))
     if boost.skin_types:
-        tiers.append((filters.replace(skin_types=boost.skin_types), {"boosted": True}))
+        tiers.append((filters.narrowed(skin_types=boost.skin_types), {"boosted": True}))
     tiers.append((filters, {}))
     hits: list[SearchHit] = []
     seen = set(exclude)
@@ -335,7 +337,7 @@ def _skin_type_gap(filters: ImageFilters, boost: _Boost) -> SkinTypeGap | None:
     requested = tuple(t for t in (boost.skin_types or filters.skin_types) if t is not None)
     if not conditions or not requested:
         return None
-    of_conditions = images_filtered(filters.replace(conditions=conditions, skin_types=()))
+    of_conditions = images_filtered(filters.narrowed(conditions=conditions, skin_types=()))
     if of_conditions.filter(fitzpatrick_type__in=requested).exists():
         return None  # the common case: one index probe, not every image of the condition
     present = set(
@@ -433,7 +435,7 @@ def _diversified(index: VectorIndex, vector: np.ndarray, filters: ImageFilters, 
     """The condition on every skin type: round-robin over Fitzpatrick types, each type's best first."""
     types = [t for t in filters.skin_types if t is not None] or FITZPATRICK_TYPES
     # Each type is fetched k deep so sparse types leave room for the others.
-    groups = [_hits(index, vector, filters.replace(skin_types=(t,)), k, exclude) for t in types]
+    groups = [_hits(index, vector, filters.narrowed(skin_types=(t,)), k, exclude) for t in types]
     groups = sorted((g for g in groups if g), key=lambda g: -g[0].score)
     hits: list[SearchHit] = []
     for rank in range(k):

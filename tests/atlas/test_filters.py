@@ -176,3 +176,21 @@ def test_the_search_indexes_cover_exactly_the_public_rule_on_the_image_table():
     assert len(indexes) == 2
     for index in indexes:
         assert index.condition == rule and index.fields[-1] == "id"
+
+
+@pytest.mark.parametrize("params", CASES, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()))
+def test_checked_filters_are_applied_without_checking_them_again_and_select_the_same(catalogue, params, django_assert_num_queries):
+    checked = filters_parse(params)
+    assert checked.is_checked and not checked.replace().is_checked and checked == checked.replace()
+    with django_assert_num_queries(0):  # no condition or source looked up again
+        images = images_filtered(checked)
+    assert set(images) == set(images_filtered(checked.replace())) == {i for i in catalogue if str(i.public_id) in _expected(catalogue, params)}
+    # A ranking tier: other conditions and skin types, still checked, the same as validating them.
+    tier = checked.narrowed(conditions=("tinea",), skin_types=(5, None))
+    assert tier.is_checked and tier == checked.replace(conditions=("tinea",), skin_types=(5, None))
+    assert set(images_filtered(tier)) == set(images_filtered(tier.replace()))
+    assert "_checked" not in checked.as_dict()
+
+
+def test_narrowing_unchecked_filters_leaves_them_unchecked():
+    assert not ImageFilters(conditions=("melanoma",)).narrowed(skin_types=(2,)).is_checked
