@@ -133,7 +133,9 @@ PRESETS: dict[str, TrainConfig] = {
     # (`inject_noise`) and half D's learning rate (`lr_d` 1e-4): no more stripes and a better
     # GAN-test (0.34 of real against 0.28), but a mottled red "camouflage" over healthy skin,
     # green casts on types V-VI and type II's tone in band at 0.899; not shipped, so the
-    # preset stays v7's (docs/dermgan.md, "demo-v8").
+    # preset stays v7's (docs/dermgan.md, "demo-v8"). Run demo-v9 kept that noise to the two
+    # finest levels (`noise_levels=2`): GAN-test 0.41 of real, but blue-violet casts on V-VI
+    # and tone in band under 0.9 on types I and III; not shipped either ("demo-v9").
     "demo": TrainConfig(preset="demo", image_size=128, num_downs=7, ngf=32, ndf=32, max_mult=4, batch_size=8,
                         use_dropout=False, noise_channels=0, latent_dim=8, pad="reflect", num_d=2,
                         gan_mode="lsgan", lambda_l1=5.0, lambda_roi=10.0, lambda_fm=10.0, lambda_ms=0.2,
