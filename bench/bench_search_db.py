@@ -35,14 +35,11 @@ import json, time
 import numpy as np
 from django.db import connection
 from atlas.filters import ImageFilters, images_filtered
+from atlas.models import Image
 from search import query
 
 QUERIES, ROUNDS = __QUERIES__, __ROUNDS__
-INDEXES = {
-    "image_public_by_condition": "(condition_id, fitzpatrick_type, id)",
-    "image_public_by_type": "(fitzpatrick_type, condition_id, id)",
-}
-PREDICATE = "WHERE is_public AND review_state IN ('not_required', 'approved')"
+INDEXES = [index for index in Image._meta.indexes if index.name.startswith("image_public_by_")]
 after = {"_ids": query._ids, "_passing": query._passing, "_skin_type_gap": query._skin_type_gap,
          "POSTFILTER_MAX_FETCH": query.POSTFILTER_MAX_FETCH}
 
@@ -76,12 +73,14 @@ before = {"_ids": old_ids, "_passing": old_passing, "_skin_type_gap": old_gap, "
 def variant(name):
     for key, value in (before if name == "before" else after).items():
         setattr(query, key, value)
+    present = connection.introspection.get_constraints(connection.cursor(), Image._meta.db_table)
+    with connection.schema_editor() as editor:  # the model's own index definitions, dropped or made
+        for index in INDEXES:
+            if name == "before" and index.name in present:
+                editor.remove_index(Image, index)
+            elif name == "after" and index.name not in present:
+                editor.add_index(Image, index)
     with connection.cursor() as cursor:
-        for index, columns in INDEXES.items():
-            if name == "before":
-                cursor.execute(f"DROP INDEX IF EXISTS {index}")
-            else:
-                cursor.execute(f"CREATE INDEX IF NOT EXISTS {index} ON atlas_image {columns} {PREDICATE}")
         cursor.execute("ANALYZE atlas_image")
 
 
