@@ -22,6 +22,7 @@ class LossWeights:
     feature_matching: float = 10.0  # L2 at D's second-to-last layer (adaptation 3)
     gan: float = 1.0  # adversarial (min-max) term
     mode_seeking: float = 0.0  # diversity term for the noise input (0 = off, the patent's setup)
+    classifier: float = 0.0  # auxiliary condition classifier's cross-entropy on G's output (0 = off, the patent's)
 
 
 class GANLoss(nn.Module):
@@ -92,6 +93,8 @@ def generator_losses(
     weights: LossWeights,
     gan_loss: GANLoss,
     noise: torch.Tensor | None = None,
+    class_logits: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The weighted terms and their sum under "total". A term with weight 0 is reported as 0
     and not computed (feature matching then needs no real_features).
@@ -112,8 +115,11 @@ def generator_losses(
         else zero,
         "gan": weights.gan * gan_loss(fake_logits, True) if weights.gan else zero,
         "ms": ms,
+        "cls": weights.classifier * F.cross_entropy(class_logits, labels)
+        if weights.classifier and class_logits is not None
+        else zero,
     }
-    terms["total"] = terms["l1"] + terms["roi"] + terms["fm"] + terms["gan"] + terms["ms"]
+    terms["total"] = terms["l1"] + terms["roi"] + terms["fm"] + terms["gan"] + terms["ms"] + terms["cls"]
     return terms
 
 

@@ -309,6 +309,29 @@ class MultiscaleDiscriminator(nn.Module):
         return (logits, feats) if features else logits
 
 
+class ConditionNet(nn.Module):
+    """A small image-only condition classifier (AC-GAN's auxiliary classifier, kept apart from D
+    because D sees the map and so knows the condition already). Trained on real crops only; its
+    cross-entropy on G's output asks G for images whose condition can be told from the pixels.
+    GroupNorm, not BatchNorm: G's batches pass through it too and must not move its statistics."""
+
+    def __init__(self, num_classes: int, input_nc: int = 3, width: int = 32, depth: int = 5) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"a condition classifier needs at least 2 classes (got {num_classes})")
+        layers: list[nn.Module] = []
+        ch_in = input_nc
+        for n in range(depth):
+            ch = width * min(2**n, 8)
+            layers += [nn.Conv2d(ch_in, ch, 4, 2, 1), nn.GroupNorm(8, ch), nn.LeakyReLU(0.2, True)]
+            ch_in = ch
+        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3))
+        self.head = nn.Linear(ch_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     """pix2pix 'normal' init: conv weights N(0, gain), norm weights N(1, gain), biases 0; ICNR
     for sub-pixel upsampling."""

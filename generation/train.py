@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from generation.dataset import PairSet, to_float, to_uint8
 from generation.losses import GANLoss, LossWeights, discriminator_loss, generator_losses
-from generation.networks import define_D, define_G
+from generation.networks import ConditionNet, define_D, define_G, init_net
+from generation.semantic_map import grid_side, grid_step
 
 CHECKPOINT_FORMAT = "dermgan-checkpoint/1"
 SKIN_TYPES = (1, 2, 3, 4, 5, 6)
@@ -66,6 +67,7 @@ class TrainConfig:
     lambda_fm: float = 10.0  # feature matching at D's second-to-last layer (0 = ablation)
     lambda_gan: float = 1.0  # adversarial term
     lambda_ms: float = 0.0  # mode-seeking diversity term (needs a noise input; 0 = off)
+    lambda_cls: float = 0.0  # auxiliary condition classifier on G's output, trained on real crops only (0 = off)
     fm_layers: str = "last"  # feature matching at D's second-to-last layer (the patent's) | all (pix2pixHD)
     norm_d: str = ""  # D's normalisation when it differs from G's ("spectral": SN, no activation norm); "" = norm
     gan_mode: str = "vanilla"  # vanilla (BCE with logits) | lsgan
@@ -82,7 +84,7 @@ class TrainConfig:
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(l1=self.lambda_l1, roi=self.lambda_roi, feature_matching=self.lambda_fm, gan=self.lambda_gan,
-                           mode_seeking=self.lambda_ms)
+                           mode_seeking=self.lambda_ms, classifier=self.lambda_cls)
 
     @property
     def noisy(self) -> bool:
@@ -213,6 +215,16 @@ def _batch(pairs: PairSet, cfg: TrainConfig, gen: torch.Generator, device: torch
     return (to_float(real).to(device, memory_format=memory), to_float(sem).to(device, memory_format=memory))
 
 
+def map_labels(sem: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """The vocabulary index of each map's condition (float maps in [-1, 1]): its (G, B) code,
+    read as the channel maxima since a map holds one condition and zero outside its boxes."""
+    code = ((sem[:, 1:3].float() + 1) * 127.5).round().amax(dim=(2, 3)).long()
+    side, step = grid_side(vocab_size), grid_step(vocab_size)
+    if (code < step).any():
+        raise ValueError("a map without a condition box cannot be labelled")
+    return ((code[:, 0] // step - 1) * side + (code[:, 1] // step - 1)).clamp(0, vocab_size - 1)
+
+
 def _fp32(x):
     """float32 of a tensor, or of each tensor of a multi-scale or all-layer D's (nested) list."""
     return [_fp32(t) for t in x] if isinstance(x, list) else x.float()
@@ -221,7 +233,7 @@ def _fp32(x):
 class Trainer:
     """Holds the networks, optimizers and RNGs of one run; `step()` is one G and one D update."""
 
-    def __init__(self, cfg: TrainConfig, *, device: torch.device | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, *, device: torch.device | None = None, num_classes: int = 0) -> None:
         self.cfg = cfg
         self.device = device or pick_device(cfg.device)
         if cfg.threads:
@@ -235,16 +247,22 @@ class Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.C, self.opt_C, self.num_classes = None, None, num_classes
+        if cfg.lambda_cls:
+            if num_classes < 2:
+                raise ValueError("lambda_cls needs the vocabulary's size (num_classes >= 2)")
+            self.C = init_net(ConditionNet(num_classes), self.device)
+            self.opt_C = torch.optim.Adam(self.C.parameters(), lr=cfg.lr, betas=betas)
         self.gan_loss = GANLoss(cfg.gan_mode)
         self.weights = cfg.loss_weights()
         self.autocast = self.device.type == "cuda" and cfg.amp
         self.step_no = 0
-        self.history: dict[str, list[float]] = {"step": [], "l1": [], "roi": [], "fm": [], "gan": [], "ms": [], "d": []}
+        self.history: dict[str, list[float]] = {"step": [], "l1": [], "roi": [], "fm": [], "gan": [], "ms": [], "d": [], "cls": [], "c": []}
 
     def _set_lr(self) -> None:
         factor = lr_factor(self.step_no, self.cfg)
-        for opt, lr in ((self.opt_G, self.cfg.lr), (self.opt_D, self.cfg.lr_d or self.cfg.lr)):
-            for group in opt.param_groups:
+        for opt, lr in ((self.opt_G, self.cfg.lr), (self.opt_D, self.cfg.lr_d or self.cfg.lr), (self.opt_C, self.cfg.lr)):
+            for group in (opt.param_groups if opt else ()):
                 group["lr"] = lr * factor
 
     def step(self, pairs: PairSet) -> dict[str, float]:
@@ -268,10 +286,15 @@ class Trainer:
             real_logits, real_feats = self.D(torch.cat([sem, real], 1), features=True, all_layers=every)
             fake_logits, fake_feats = self.D(torch.cat([sem, fake], 1), features=True, all_layers=every)
             fake_logits_d = self.D(torch.cat([sem, fake.detach()], 1))
+            if self.C is not None:
+                labels = map_labels(sem, self.num_classes)
+                fake_classes, real_classes = self.C(fake), self.C(real)
         terms = generator_losses(
             fake=fake.float(), real=real, semantic_map=sem, fake_logits=_fp32(fake_logits),
             fake_features=_fp32(fake_feats), real_features=_fp32(real_feats),
             weights=self.weights, gan_loss=self.gan_loss, noise=noise,
+            class_logits=fake_classes.float() if self.C is not None else None,
+            labels=labels if self.C is not None else None,
         )
         loss_d = discriminator_loss(_fp32(real_logits), _fp32(fake_logits_d), self.gan_loss)
         self.opt_G.zero_grad(set_to_none=True)
@@ -280,8 +303,14 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         loss_d.backward(inputs=list(self.D.parameters()))
         self.opt_D.step()
-        self.step_no += 1
         out = {k: float(v.detach()) for k, v in terms.items()}
+        if self.C is not None:  # the classifier learns from real crops only
+            loss_c = torch.nn.functional.cross_entropy(real_classes.float(), labels)
+            self.opt_C.zero_grad(set_to_none=True)
+            loss_c.backward(inputs=list(self.C.parameters()))
+            self.opt_C.step()
+            out["c"] = float(loss_c.detach())
+        self.step_no += 1
         out["d"] = float(loss_d.detach())
         return out
 
@@ -312,10 +341,13 @@ class Trainer:
             **meta,
             "generator": {**meta["generator"], "state": self.G.state_dict()},
             "discriminator": {**meta["discriminator"], "state": self.D.state_dict()},
-            "optimizers": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
+            "optimizers": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()}
+            | ({"C": self.opt_C.state_dict()} if self.C is not None else {}),
             "rng": rng,
             "history": self.history,
         }
+        if self.C is not None:
+            full["classifier"] = {"num_classes": self.num_classes, "state": self.C.state_dict()}
         _save_atomic(full, out_dir / "resume.pt")
         return step_path
 
@@ -331,13 +363,17 @@ class Trainer:
         self.D.load_state_dict(state["discriminator"]["state"])
         self.opt_G.load_state_dict(state["optimizers"]["G"])
         self.opt_D.load_state_dict(state["optimizers"]["D"])
+        if self.C is not None:
+            self.C.load_state_dict(state["classifier"]["state"])
+            self.opt_C.load_state_dict(state["optimizers"]["C"])
         torch.set_rng_state(state["rng"]["torch"])
         self.data_gen.set_state(state["rng"]["data"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.step_no = state["step"]
         self.history = state["history"]
-        self.history.setdefault("ms", [0.0] * len(self.history["step"]))
+        for key in ("ms", "cls", "c"):
+            self.history.setdefault(key, [0.0] * len(self.history["step"]))
 
 
 def train(
@@ -361,7 +397,7 @@ def train(
         raise ValueError("no training pairs")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, num_classes=len(vocabulary))
     if resume:
         resume_path = out_dir / "resume.pt"
         if not resume_path.exists():
@@ -377,8 +413,8 @@ def train(
     running: dict[str, float] = {}
     while trainer.step_no < cfg.steps:
         terms = trainer.step(pairs)
-        for key in ("l1", "roi", "fm", "gan", "ms", "d"):
-            running[key] = running.get(key, 0.0) + terms[key]
+        for key in ("l1", "roi", "fm", "gan", "ms", "d", "cls", "c"):
+            running[key] = running.get(key, 0.0) + terms.get(key, 0.0)
         bar.update(1)
         if trainer.step_no % cfg.log_every == 0 or trainer.step_no == cfg.steps:
             count = (trainer.step_no - 1) % cfg.log_every + 1
@@ -468,7 +504,7 @@ def save_loss_curves(history: dict[str, list[float]], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for key in ("l1", "roi", "fm"):
         axes[0].plot(history["step"], history[key], label=key)
-    for key in ("gan", "ms", "d"):
+    for key in ("gan", "ms", "d", "cls", "c"):
         if key in history:
             axes[1].plot(history["step"], history[key], label=key)
     for ax, title in zip(axes, ("reconstruction terms (weighted)", "adversarial")):
@@ -480,9 +516,9 @@ def save_loss_curves(history: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
-def steps_per_second(cfg: TrainConfig, pairs: PairSet, *, steps: int = 5, warmup: int = 2) -> float:
+def steps_per_second(cfg: TrainConfig, pairs: PairSet, *, steps: int = 5, warmup: int = 2, num_classes: int = 0) -> float:
     """Training throughput of `cfg` on `pairs` (for benches)."""
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, num_classes=num_classes)
     for _ in range(warmup):
         trainer.step(pairs)
     if trainer.device.type == "cuda":

@@ -1,0 +1,58 @@
+"""The auxiliary condition classifier (`lambda_cls`): labels read from maps, a classifier that
+learns from real crops only, and a generator term that resumes exactly."""
+
+import pytest
+import torch
+
+from generation.dataset import to_float
+from generation.train import Trainer, map_labels, train
+
+from .helpers import VOCAB, one_torch_thread, synthetic_pairs, tiny_config  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_map_labels_read_each_maps_condition():
+    pairs = synthetic_pairs(n=8)
+    labels = map_labels(to_float(pairs.maps), len(VOCAB))
+    assert labels.tolist() == [i % len(VOCAB) for i in range(8)]  # synthetic_pairs cycles the vocabulary
+
+
+def test_a_map_without_boxes_is_refused():
+    pairs = synthetic_pairs(n=2)
+    maps = to_float(pairs.maps)
+    maps[:, 1:3] = -1.0  # G, B zero everywhere: no condition box
+    with pytest.raises(ValueError, match="without a condition box"):
+        map_labels(maps, len(VOCAB))
+
+
+def test_classifier_learns_from_real_crops_and_the_generator_term_is_reported():
+    pairs = synthetic_pairs(n=8)
+    trainer = Trainer(tiny_config(lambda_cls=1.0, flip=False), num_classes=len(VOCAB))
+    before = {k: v.clone() for k, v in trainer.C.state_dict().items()}
+    terms = [trainer.step(pairs) for _ in range(3)]
+    assert all(t["cls"] > 0 and t["c"] > 0 for t in terms)
+    assert any(not torch.equal(before[k], v) for k, v in trainer.C.state_dict().items())
+
+
+def test_without_a_vocabulary_size_the_term_is_refused():
+    with pytest.raises(ValueError, match="num_classes"):
+        Trainer(tiny_config(lambda_cls=1.0))
+
+
+def test_resume_with_the_classifier_continues_exactly(tmp_path):
+    pairs = synthetic_pairs()
+    cfg = dict(lambda_cls=0.5)
+    train(tiny_config(steps=4, **cfg), pairs=pairs, vocabulary=list(VOCAB), data_fingerprint="f",
+          out_dir=tmp_path / "a", progress=False)
+    train(tiny_config(steps=2, **cfg), pairs=pairs, vocabulary=list(VOCAB), data_fingerprint="f",
+          out_dir=tmp_path / "b", progress=False)
+    train(tiny_config(steps=4, **cfg), pairs=pairs, vocabulary=list(VOCAB), data_fingerprint="f",
+          out_dir=tmp_path / "b", resume=True, progress=False)
+    sa = torch.load(tmp_path / "a" / "resume.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b" / "resume.pt", weights_only=True)
+    for key, value in sa["classifier"]["state"].items():
+        assert torch.equal(value, sb["classifier"]["state"][key]), key
+    for key, value in sa["generator"]["state"].items():
+        assert torch.equal(value, sb["generator"]["state"][key]), key
+    assert sa["history"]["cls"] == sb["history"]["cls"] and sa["history"]["cls"][-1] > 0
