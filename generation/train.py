@@ -68,6 +68,8 @@ class TrainConfig:
     lambda_gan: float = 1.0  # adversarial term
     lambda_ms: float = 0.0  # mode-seeking diversity term (needs a noise input; 0 = off)
     lambda_cls: float = 0.0  # auxiliary condition classifier on G's output, trained on real crops only (0 = off)
+    cls_start: int = 0  # steps in which the classifier learns from real crops before G's term applies
+    init_from: str = ""  # a generator checkpoint whose weights G starts from (fine-tuning; same model arguments)
     fm_layers: str = "last"  # feature matching at D's second-to-last layer (the patent's) | all (pix2pixHD)
     norm_d: str = ""  # D's normalisation when it differs from G's ("spectral": SN, no activation norm); "" = norm
     gan_mode: str = "vanilla"  # vanilla (BCE with logits) | lsgan
@@ -241,6 +243,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.data_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.G = define_G("unet", **cfg.generator_args()).to(self.device)
+        self.init_vocabulary: list[str] = []
+        if cfg.init_from:
+            self._init_generator(Path(cfg.init_from))
         self.D = define_D(cfg.discriminator_name(), **cfg.discriminator_args()).to(self.device)
         if cfg.channels_last:
             self.G, self.D = self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
@@ -258,6 +263,17 @@ class Trainer:
         self.autocast = self.device.type == "cuda" and cfg.amp
         self.step_no = 0
         self.history: dict[str, list[float]] = {"step": [], "l1": [], "roi": [], "fm": [], "gan": [], "ms": [], "d": [], "cls": [], "c": []}
+
+    def _init_generator(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            args, weights = state["generator"]["args"], state["generator"]["state"]
+        except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged or foreign file
+            raise ValueError(f"init_from: {path} is not a readable generator checkpoint: {exc}") from exc
+        if args != self.cfg.generator_args():
+            raise ValueError(f"init_from: {path.name} has other model arguments ({args}) than this run ({self.cfg.generator_args()})")
+        self.G.load_state_dict({k: v.float() for k, v in weights.items()})
+        self.init_vocabulary = list(state.get("vocabulary", []))
 
     def _set_lr(self) -> None:
         factor = lr_factor(self.step_no, self.cfg)
@@ -293,7 +309,7 @@ class Trainer:
             fake=fake.float(), real=real, semantic_map=sem, fake_logits=_fp32(fake_logits),
             fake_features=_fp32(fake_feats), real_features=_fp32(real_feats),
             weights=self.weights, gan_loss=self.gan_loss, noise=noise,
-            class_logits=fake_classes.float() if self.C is not None else None,
+            class_logits=fake_classes.float() if self.C is not None and self.step_no >= self.cfg.cls_start else None,
             labels=labels if self.C is not None else None,
         )
         loss_d = discriminator_loss(_fp32(real_logits), _fp32(fake_logits_d), self.gan_loss)
@@ -398,6 +414,8 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, num_classes=len(vocabulary))
+    if cfg.init_from and trainer.init_vocabulary != list(vocabulary):
+        raise ValueError(f"init_from: {Path(cfg.init_from).name} was trained on another condition vocabulary")
     if resume:
         resume_path = out_dir / "resume.pt"
         if not resume_path.exists():

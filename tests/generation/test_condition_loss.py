@@ -56,3 +56,28 @@ def test_resume_with_the_classifier_continues_exactly(tmp_path):
     for key, value in sa["generator"]["state"].items():
         assert torch.equal(value, sb["generator"]["state"][key]), key
     assert sa["history"]["cls"] == sb["history"]["cls"] and sa["history"]["cls"][-1] > 0
+
+
+def test_the_generator_term_waits_for_cls_start():
+    pairs = synthetic_pairs(n=8)
+    trainer = Trainer(tiny_config(lambda_cls=1.0, cls_start=2), num_classes=len(VOCAB))
+    terms = [trainer.step(pairs) for _ in range(3)]
+    assert [t["cls"] > 0 for t in terms] == [False, False, True]
+    assert all(t["c"] > 0 for t in terms)  # the classifier learns from the first step
+
+
+def test_init_from_starts_g_from_a_checkpoint_and_refuses_a_misfit(tmp_path):
+    pairs = synthetic_pairs()
+    first = train(tiny_config(steps=2), pairs=pairs, vocabulary=list(VOCAB), data_fingerprint="f",
+                  out_dir=tmp_path / "a", progress=False).checkpoints[-1]
+    tuned = Trainer(tiny_config(init_from=str(first), lambda_cls=1.0), num_classes=len(VOCAB))
+    saved = torch.load(first, weights_only=True)["generator"]["state"]
+    assert all(torch.equal(v.float(), tuned.G.state_dict()[k].float()) for k, v in saved.items())
+    with pytest.raises(ValueError, match="other model arguments"):
+        Trainer(tiny_config(init_from=str(first), ngf=16))
+    with pytest.raises(ValueError, match="another condition vocabulary"):
+        train(tiny_config(steps=1, init_from=str(first)), pairs=pairs, vocabulary=list(VOCAB)[::-1],
+              data_fingerprint="f", out_dir=tmp_path / "b", progress=False)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable generator checkpoint"):
+        Trainer(tiny_config(init_from=str(tmp_path / "junk.pt")))
