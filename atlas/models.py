@@ -292,6 +292,24 @@ class Image(models.Model):
     def is_pending_review(self) -> bool:
         return self.review_state == self.ReviewState.PENDING
 
+    @property
+    def training_identity(self) -> str:
+        """What training-set fingerprints and held-out splits key this image by (load `source`).
+
+        A procedural (demo) image by what made it: its source, external id (seed, size, case,
+        view) and generator. Its bytes are not stable across machines: the same seed renders
+        other JPEG bytes with another numpy or Pillow build or another CPU's vector paths, and a
+        fingerprint of the bytes then refused the shipped demo models on a fresh machine. Any
+        other image by its content hash.
+        """
+        if self.source.is_procedural and self.external_id:
+            return f"procedural:{self.source.slug}:{self.external_id}:{(self.provenance or {}).get('generator', '')}"
+        return self.sha256
+
+    @property
+    def is_procedural(self) -> bool:
+        return self.training_identity != self.sha256
+
 
 class Region(models.Model):
     """A region of interest (lesion bounding box) in the stored image's pixel coordinates."""

@@ -42,6 +42,10 @@ class SourceImage:
     skin_type: int
     boxes: tuple[Box, ...]
     load: Callable[[], PILImage.Image]
+    # Image.training_identity when it is not the content hash (procedural images): the
+    # fingerprint then keys the image by it and leaves out its boxes, which are pixels of a
+    # render too (an extent thresholded in floating point).
+    identity: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,10 @@ def _skin_score(crop) -> float:
 
 
 def fingerprint_of(sources: Sequence[SourceImage], vocabulary: Sequence[str], params: dict) -> str:
-    rows = sorted([s.key, s.condition, s.skin_type, [list(b.__dict__.values()) for b in s.boxes]] for s in sources)
+    rows = sorted(
+        [s.identity or s.key, s.condition, s.skin_type, [] if s.identity else [list(b.__dict__.values()) for b in s.boxes]]
+        for s in sources
+    )
     blob = json.dumps({"rows": rows, "vocabulary": list(vocabulary), "params": params}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

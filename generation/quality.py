@@ -57,12 +57,13 @@ class RealRecord:
     """What the catalogue says about one real image with lesion boxes (no pixels)."""
 
     key: str  # public id
-    sha256: str
+    identity: str  # Image.training_identity: the content hash, or what made a procedural image
     condition: str
     skin_type: int | None
     boxes: tuple[Box, ...]
     split: str  # "train" or "eval"
     load: Callable
+    procedural: bool = False  # identity says what made it; its boxes are a render's pixels too
 
 
 @dataclass
@@ -86,20 +87,23 @@ def classifier_path() -> Path:
 def real_records(*, holdout_percent: int | None = None) -> list[RealRecord]:
     """Every REAL catalogue image with lesion boxes, with its train/eval side."""
     holdout = settings.GAN_HOLDOUT_PERCENT if holdout_percent is None else holdout_percent
-    images = Image.objects.real().filter(regions__isnull=False).distinct().select_related("condition").prefetch_related("regions")
+    images = (Image.objects.real().filter(regions__isnull=False).distinct()
+              .select_related("condition", "source").prefetch_related("regions"))
     records = []
     for image in images.order_by("id"):
         boxes = tuple(Box(r.x, r.y, r.width, r.height) for r in image.regions.all())
         records.append(RealRecord(
-            key=str(image.public_id), sha256=image.sha256, condition=image.condition.slug, skin_type=image.fitzpatrick_type,
+            key=str(image.public_id), identity=image.training_identity, condition=image.condition.slug, skin_type=image.fitzpatrick_type,
             boxes=boxes, split=case_split(image.case_id or image.sha256, holdout),
-            load=partial(stored_image_pixels, image.file.name),
+            load=partial(stored_image_pixels, image.file.name), procedural=image.is_procedural,
         ))
     return records
 
 
 def data_fingerprint(records: list[RealRecord], vocabulary: list[str], params: dict) -> str:
-    rows = sorted([r.sha256, r.condition, r.split, [[b.x, b.y, b.width, b.height] for b in r.boxes]] for r in records)
+    # A procedural image's boxes are a render's pixels too (see Image.training_identity).
+    rows = sorted([r.identity, r.condition, r.split, [] if r.procedural else
+                   [[b.x, b.y, b.width, b.height] for b in r.boxes]] for r in records)
     blob = json.dumps({"rows": rows, "vocabulary": vocabulary, "params": params}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

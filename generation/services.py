@@ -71,7 +71,7 @@ def catalogue_vocabulary() -> list[str]:
 
 def _gan_sources() -> tuple[list[ds.SourceImage], dict[str, int]]:
     """Real images from sources that allow generative training, with a skin type and boxes."""
-    usable = Image.objects.usable_for_generative_training().select_related("condition").prefetch_related("regions")
+    usable = Image.objects.usable_for_generative_training().select_related("condition", "source").prefetch_related("regions")
     sources, skipped = [], {"no_skin_type": 0, "no_regions": 0}
     for image in usable.order_by("id"):
         if image.fitzpatrick_type is None:
@@ -84,6 +84,7 @@ def _gan_sources() -> tuple[list[ds.SourceImage], dict[str, int]]:
         sources.append(ds.SourceImage(
             key=image.sha256, group=image.case_id or image.sha256, condition=image.condition.slug,
             skin_type=image.fitzpatrick_type, boxes=boxes, load=partial(stored_image_pixels, image.file.name),
+            identity=image.training_identity if image.is_procedural else "",
         ))
     return sources, skipped
 

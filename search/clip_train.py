@@ -116,7 +116,7 @@ class CaptionMeta:
 
 @dataclass
 class Sample:
-    key: str  # stable identity (the image's sha256): drives the held-out split and the fingerprint
+    key: str  # stable identity (Image.training_identity): drives the held-out split and the fingerprint
     meta: CaptionMeta
     load: Callable[[], object]  # returns a PIL image
 

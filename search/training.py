@@ -22,7 +22,7 @@ def clip_samples() -> list:
     from search.clip_train import CaptionMeta, Sample
 
     samples = []
-    for image in Image.objects.public().select_related("condition").order_by("id"):
+    for image in Image.objects.public().select_related("condition", "source").order_by("id"):
         meta = CaptionMeta(
             condition=image.condition.name,
             synonyms=tuple(image.condition.synonyms),
@@ -30,7 +30,7 @@ def clip_samples() -> list:
             body_site=image.body_site,
             origin=image.origin,
         )
-        samples.append(Sample(key=image.sha256, meta=meta, load=lambda image=image: open_pixels(image)))
+        samples.append(Sample(key=image.training_identity, meta=meta, load=lambda image=image: open_pixels(image)))
     return samples
 
 
