@@ -3,8 +3,12 @@ back to the local settings (DEBUG on). manage.py keeps its local default for com
 
 import os
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.wsgi import get_wsgi_application
+from atlas.blas import web_process_blas_threads
+
+web_process_blas_threads()  # before anything loads numpy
+
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 if not os.environ.get("DJANGO_SETTINGS_MODULE"):
     raise ImproperlyConfigured(

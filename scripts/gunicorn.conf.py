@@ -11,6 +11,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from atlas.blas import web_process_blas_threads
+
+# Before the master's start-up check loads numpy: the workers fork from it and keep its setting.
+web_process_blas_threads()
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", str(min(8, 2 * (os.cpu_count() or 1) + 1))))
 worker_class = "sync"
