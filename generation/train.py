@@ -140,6 +140,9 @@ PRESETS: dict[str, TrainConfig] = {
     # preset stays v7's (docs/dermgan.md, "demo-v8"). Run demo-v9 kept that noise to the two
     # finest levels (`noise_levels=2`): GAN-test 0.41 of real, but blue-violet casts on V-VI
     # and tone in band under 0.9 on types I and III; not shipped either ("demo-v9").
+    # Run demo-v10 fine-tuned v7 with an auxiliary condition classifier (`lambda_cls`, trained
+    # on real crops only): GAN-test 0.38 of real, but blurrier, paler images and an FD three
+    # times v7's; not shipped ("demo-v10").
     "demo": TrainConfig(preset="demo", image_size=128, num_downs=7, ngf=32, ndf=32, max_mult=4, batch_size=8,
                         use_dropout=False, noise_channels=0, latent_dim=8, pad="reflect", num_d=2,
                         gan_mode="lsgan", lambda_l1=5.0, lambda_roi=10.0, lambda_fm=10.0, lambda_ms=0.2,
