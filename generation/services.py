@@ -563,7 +563,7 @@ def gan_checkpoint_register(*, path: Path, activate: bool = False, data_descript
         gen = smp.generator_load(Path(path), catalogue=catalogue_vocabulary(), device="cpu")
     except smp.CheckpointError as exc:
         raise GanError(str(exc)) from exc
-    fingerprint = gen.meta["data_fingerprint"]
+    fingerprint = _sidecar_fingerprint(Path(path)) or gen.meta["data_fingerprint"]
     description = gen.meta.get("data_description") or _described_training_set(fingerprint) or data_description or {}
     row, _ = GanCheckpoint.objects.update_or_create(
         path=_stored_path(Path(path).resolve()),
@@ -572,6 +572,17 @@ def gan_checkpoint_register(*, path: Path, activate: bool = False, data_descript
                   "code_version": gen.meta["code_version"], "data_description": description},
     )
     return gan_checkpoint_activate(checkpoint=row) if activate else row
+
+
+def _sidecar_fingerprint(path: Path) -> str:
+    """The data fingerprint a shipped file's JSON sidecar records, "" when there is none. It
+    wins over the one inside the file: sidecars are what prepare_demo matches, and they were
+    re-keyed when procedural images got their own identity (docs/dermgan.md, "Choices")."""
+    try:
+        value = json.loads(path.with_suffix(".json").read_text()).get("data_fingerprint", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def gan_training_data_describe(*, image_keys: Sequence[str]) -> dict:

@@ -1,8 +1,10 @@
 """prepare_demo: the local start-up step of `make run`."""
 
 import json
+import shutil
 
 import pytest
+import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -86,3 +88,18 @@ def test_shipped_demo_models_describe_how_they_were_made(path):
     meta = json.loads(path.with_suffix(".json").read_text())
     assert path.stat().st_size < 10 * 1024 * 1024
     assert "manage.py" in meta["command"] and meta["data_fingerprint"] and meta["code_version"]
+
+
+@pytest.mark.django_db
+def test_a_registered_shipped_checkpoint_records_its_sidecars_fingerprint(tmp_path):
+    from generation.services import gan_checkpoint_register
+
+    copy = tmp_path / DEMO_CHECKPOINT.name
+    shutil.copyfile(DEMO_CHECKPOINT, copy)
+    sidecar = json.loads(DEMO_CHECKPOINT.with_suffix(".json").read_text())
+    copy.with_suffix(".json").write_text(json.dumps(sidecar))
+    inside = torch.load(copy, weights_only=True)["data_fingerprint"]
+    assert sidecar["data_fingerprint"] != inside  # re-keyed: the file still carries the old value
+    assert gan_checkpoint_register(path=copy).data_fingerprint == sidecar["data_fingerprint"]
+    copy.with_suffix(".json").write_text("{not json")  # a damaged sidecar: the file's own value
+    assert gan_checkpoint_register(path=copy).data_fingerprint == inside
