@@ -4,8 +4,9 @@ reads the variable once, when numpy is first imported.
 
 Why one: a query's matrix products are small (the exact re-ranking of a few thousand IVF
 candidates), several web workers share the host's cores, and OpenBLAS's extra threads spin
-after each product or wait for a core. Measured: 5.4x the CPU and wall time per re-ranking on
-the busy 2-core machine (bench/bench_blas_threads.py, docs/benchmarks.md). An operator's own
+after each product or wait for a core. Measured per re-ranking on a 2-core machine: 8.6x the
+CPU when quiet, 4.9x the CPU and wall time when busy (bench/bench_blas_threads.py,
+docs/benchmarks.md). An operator's own
 OPENBLAS_NUM_THREADS wins.
 """
 

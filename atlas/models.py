@@ -302,13 +302,14 @@ class Image(models.Model):
         fingerprint of the bytes then refused the shipped demo models on a fresh machine. Any
         other image by its content hash.
         """
-        if self.source.is_procedural and self.external_id:
+        if self.is_procedural:
             return f"procedural:{self.source.slug}:{self.external_id}:{(self.provenance or {}).get('generator', '')}"
         return self.sha256
 
     @property
     def is_procedural(self) -> bool:
-        return self.training_identity != self.sha256
+        """Made by code (demo data) with the external id that names its seed (load `source`)."""
+        return self.source.is_procedural and bool(self.external_id)
 
 
 class Region(models.Model):

@@ -72,11 +72,17 @@ def condition_code(condition: str, vocabulary: Sequence[str]) -> tuple[int, int]
     return step * (1 + index // side), step * (1 + index % side)
 
 
+def code_index(g, b, vocab_size: int):
+    """The 0-based vocabulary index of a valid (G, B) code; works on ints and on tensors alike."""
+    side, step = grid_side(vocab_size), grid_step(vocab_size)
+    return (g // step - 1) * side + (b // step - 1)
+
+
 def condition_from_code(g: int, b: int, vocabulary: Sequence[str]) -> str:
     side, step = grid_side(len(vocabulary)), grid_step(len(vocabulary))
     if g % step or b % step or not (1 <= g // step <= side) or not (1 <= b // step <= side):
         raise MapError(f"G,B = {g},{b} is not a condition code")
-    index = (g // step - 1) * side + (b // step - 1)
+    index = code_index(g, b, len(vocabulary))
     if index >= len(vocabulary):
         raise MapError(f"condition code {index + 1} is beyond the vocabulary of {len(vocabulary)}")
     return vocabulary[index]

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from generation.dataset import PairSet, to_float, to_uint8
 from generation.losses import GANLoss, LossWeights, discriminator_loss, generator_losses
 from generation.networks import ConditionNet, define_D, define_G, init_net
-from generation.semantic_map import grid_side, grid_step
+from generation.semantic_map import code_index, grid_step
 
 CHECKPOINT_FORMAT = "dermgan-checkpoint/1"
 SKIN_TYPES = (1, 2, 3, 4, 5, 6)
@@ -225,10 +225,9 @@ def map_labels(sem: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """The vocabulary index of each map's condition (float maps in [-1, 1]): its (G, B) code,
     read as the channel maxima since a map holds one condition and zero outside its boxes."""
     code = ((sem[:, 1:3].float() + 1) * 127.5).round().amax(dim=(2, 3)).long()
-    side, step = grid_side(vocab_size), grid_step(vocab_size)
-    if (code < step).any():
+    if (code < grid_step(vocab_size)).any():
         raise ValueError("a map without a condition box cannot be labelled")
-    return ((code[:, 0] // step - 1) * side + (code[:, 1] // step - 1)).clamp(0, vocab_size - 1)
+    return code_index(code[:, 0], code[:, 1], vocab_size).clamp(0, vocab_size - 1)
 
 
 def _fp32(x):
