@@ -157,3 +157,33 @@ def test_photo_search_is_the_serializers_json(demo_atlas, settings):
     old = json.loads(response.content)
     new.pop("seconds"), old.pop("seconds")
     assert new == old and len(new["hits"]) == 6
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["images/2026/a.jpg", "a b/ü#?.jpg", "./x.jpg", "a/../b.jpg", "/lead.jpg", "a//b.jpg", "p:q/r.jpg", "x/%41.jpg", ""],
+)
+@pytest.mark.parametrize("base_url", ["/media/", "https://cdn.example.org/atlas/", "/m/../media/"])
+def test_file_urls_are_the_storages_own(name, base_url, settings):
+    """Links joins names onto the media base itself (cheaper than urljoin per file); every name,
+    including those urljoin rewrites, gives what FileSystemStorage.url gives."""
+    from atlas.api.payloads import Links, _plain_media_base
+    from atlas.ops.storage import FileSystemStorage
+
+    storage = FileSystemStorage(location=str(settings.MEDIA_ROOT), base_url=base_url)
+    links = Links(None)
+    links._storage, links._media_base = storage, _plain_media_base(storage)
+    assert links._storage_url(name) == storage.url(name)
+
+
+def test_other_storages_build_their_own_urls():
+    from django.core.files.storage import FileSystemStorage
+
+    from atlas.api.payloads import _plain_media_base
+
+    class Signed(FileSystemStorage):
+        def url(self, name):
+            return "https://signed.example/" + name + "?sig=1"
+
+    assert _plain_media_base(Signed(base_url="/media/")) is None
+    assert _plain_media_base(FileSystemStorage(base_url="/media/")) == "/media/"
