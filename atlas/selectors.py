@@ -10,10 +10,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Expression, Q, QuerySet, TextField
 
 from atlas.filters import ImageFilters, images_filtered
-from atlas.models import Condition, Image, Source, pending_review_q, public_q
+from atlas.models import Condition, Image, Region, Source, pending_review_q, public_q
 from atlas.skin import FITZPATRICK_TYPES, roman
 
 # Columns of the matrix: Fitzpatrick I-VI, then images whose skin type nobody labelled.
@@ -244,10 +244,44 @@ def images_matching(filters: ImageFilters, *, viewer=None) -> QuerySet[Image]:
     return images.select_related("condition", "source").prefetch_related("regions")
 
 
+class RegionBoxes(Expression):
+    """An image's lesion boxes, by id, as one JSON text: [[x, y, width, height, label], ...].
+
+    A correlated subquery, so a page of images and its boxes come back in one query instead of
+    two (the second query was a seventh of the images list's CPU)."""
+
+    output_field = TextField()
+    contains_aggregate = False
+
+    def _outer(self, compiler) -> tuple[str, str]:
+        outer = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        return compiler.quote_name_unless_alias(Region._meta.db_table), f"{outer}.{compiler.quote_name_unless_alias('id')}"
+
+    def as_postgresql(self, compiler, connection):
+        table, image_id = self._outer(compiler)
+        return (
+            "(SELECT COALESCE(json_agg(json_build_array(r.x, r.y, r.width, r.height, r.label) ORDER BY r.id), "
+            f"'[]'::json)::text FROM {table} r WHERE r.image_id = {image_id})",
+            [],
+        )
+
+    def as_sqlite(self, compiler, connection):
+        # SQLite 3.40 has no ORDER BY inside an aggregate: the rows come ordered from a subquery.
+        table, image_id = self._outer(compiler)
+        return (
+            "(SELECT json_group_array(json_array(r.x, r.y, r.width, r.height, r.label)) FROM "
+            f"(SELECT x, y, width, height, label FROM {table} WHERE image_id = {image_id} ORDER BY id) r)",
+            [],
+        )
+
+    def as_sql(self, compiler, connection):
+        raise NotImplementedError(f"RegionBoxes has no SQL for {connection.vendor}")
+
+
 def image_rows_matching(filters: ImageFilters, *, viewer=None) -> QuerySet:
     """images_matching as `.values()` rows of what the API's list shows (atlas/api/payloads.py):
-    the same images, no model instances; regions are read per page."""
-    return images_filtered(filters, Image.objects.visible_to(viewer)).values(*IMAGE_VALUES)
+    the same images, no model instances, each with its boxes (`region_boxes`, RegionBoxes)."""
+    return images_filtered(filters, Image.objects.visible_to(viewer)).values(*IMAGE_VALUES, region_boxes=RegionBoxes())
 
 
 def image_visible_to(user, image: Image) -> bool:

@@ -2,8 +2,8 @@
 
 A page of 50 images through ImageSerializer cost about 0.3 ms of CPU per image: a model instance
 (and its condition and source) per row, then one Field object call per attribute. Here a page
-is one `.values()` query plus one query for its regions, and each image is one dict built in
-Python; the shapes are ImageSerializer's and SearchResultSerializer's exactly (the serializers
+is one `.values()` query (its boxes come along as JSON, atlas.selectors.RegionBoxes), and each
+image is one dict built in Python; search hits read their boxes in one more query; the shapes are ImageSerializer's and SearchResultSerializer's exactly (the serializers
 stay the schema and the reference: tests/api/test_payloads.py compares both on every variant).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import orjson
 from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
 from django.utils.encoding import filepath_to_uri
@@ -124,10 +125,13 @@ def regions_of(image_ids: Iterable[int]) -> dict[int, list[dict]]:
 
 
 def image_rows_payload(rows: Sequence[Mapping], request) -> list[dict]:
-    """A page of the images list from `.values(*IMAGE_VALUES)` rows."""
+    """A page of the images list from atlas.selectors.image_rows_matching rows (with their boxes)."""
     links = Links(request)
-    boxes = regions_of(row["id"] for row in rows)
-    return [image_payload(row, boxes.get(row["id"], ()), links) for row in rows]
+    return [image_payload(row, _boxes(row["region_boxes"]), links) for row in rows]
+
+
+def _boxes(boxes_json: str) -> list[dict]:
+    return [{"x": x, "y": y, "width": w, "height": h, "label": label} for x, y, w, h, label in orjson.loads(boxes_json)]
 
 
 def image_row(image: Image) -> dict:
