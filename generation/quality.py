@@ -28,7 +28,7 @@ import torch
 from django.conf import settings
 from PIL import Image as PILImage
 
-from atlas.demo.shipped import shipped_install
+from atlas.demo.shipped import shipped_install, sidecar_fingerprint_apply
 from atlas.models import Image
 from atlas.services.ingestion import stored_image_pixels
 from atlas.services.skin_tone import calibration as skin_calibration
@@ -202,6 +202,7 @@ def condition_classifier_load(*, path: Path | None = None) -> clf_mod.ConditionC
                 _cache[key] = clf_mod.load(path)
             except clf_mod.ClassifierError as exc:
                 raise GanError(str(exc)) from exc
+            sidecar_fingerprint_apply(_cache[key].meta, path)
         return _cache[key]
 
 

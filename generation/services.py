@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Count
 from PIL import Image as PILImage
 
-from atlas.demo.shipped import shipped_matches
+from atlas.demo.shipped import shipped_matches, sidecar_fingerprint_apply
 from atlas.models import Condition, Image
 from atlas.services.ingestion import stored_image_pixels
 from generation import dataset as ds
@@ -248,6 +248,7 @@ def gan_generator_load(*, checkpoint: GanCheckpoint | Path | None = None) -> smp
             _cache[key] = smp.generator_load(path, catalogue=catalogue_vocabulary(), device=settings.GAN_DEVICE)
         except smp.CheckpointError as exc:
             raise GanError(str(exc)) from exc
+        sidecar_fingerprint_apply(_cache[key].meta, path)
         return _cache[key]
 
 
@@ -563,7 +564,7 @@ def gan_checkpoint_register(*, path: Path, activate: bool = False, data_descript
         gen = smp.generator_load(Path(path), catalogue=catalogue_vocabulary(), device="cpu")
     except smp.CheckpointError as exc:
         raise GanError(str(exc)) from exc
-    fingerprint = _sidecar_fingerprint(Path(path)) or gen.meta["data_fingerprint"]
+    fingerprint = sidecar_fingerprint_apply(gen.meta, Path(path))["data_fingerprint"]
     description = gen.meta.get("data_description") or _described_training_set(fingerprint) or data_description or {}
     row, _ = GanCheckpoint.objects.update_or_create(
         path=_stored_path(Path(path).resolve()),
@@ -572,17 +573,6 @@ def gan_checkpoint_register(*, path: Path, activate: bool = False, data_descript
                   "code_version": gen.meta["code_version"], "data_description": description},
     )
     return gan_checkpoint_activate(checkpoint=row) if activate else row
-
-
-def _sidecar_fingerprint(path: Path) -> str:
-    """The data fingerprint a shipped file's JSON sidecar records, "" when there is none. It
-    wins over the one inside the file: sidecars are what prepare_demo matches, and they were
-    re-keyed when procedural images got their own identity (docs/dermgan.md, "Choices")."""
-    try:
-        value = json.loads(path.with_suffix(".json").read_text()).get("data_fingerprint", "")
-    except (OSError, ValueError, AttributeError):
-        return ""
-    return value if isinstance(value, str) else ""
 
 
 def gan_training_data_describe(*, image_keys: Sequence[str]) -> dict:

@@ -26,3 +26,24 @@ def shipped_install(*, shipped: Path, target: Path, fingerprint: str) -> bool:
     shutil.copyfile(shipped, target)
     shutil.copyfile(shipped.with_suffix(".json"), target.with_suffix(".json"))
     return True
+
+
+def sidecar_fingerprint(path: Path) -> str:
+    """The data fingerprint a model file's JSON sidecar records, "" when there is none. It wins
+    over the one inside the file: sidecars are what prepare_demo matches, and the shipped ones
+    were re-keyed when procedural images got their own identity (docs/dermgan.md, "Choices")."""
+    try:
+        value = json.loads(Path(path).with_suffix(".json").read_text()).get("data_fingerprint", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def sidecar_fingerprint_apply(meta: dict, path: Path) -> dict:
+    """A loaded model's metadata with its sidecar's fingerprint, so reports, descriptions and
+    registered rows all name the one prepare_demo matched; the file's own is kept beside it."""
+    found = sidecar_fingerprint(path)
+    if found and found != meta.get("data_fingerprint"):
+        meta["data_fingerprint_in_file"] = meta.get("data_fingerprint", "")
+        meta["data_fingerprint"] = found
+    return meta

@@ -103,3 +103,22 @@ def test_a_registered_shipped_checkpoint_records_its_sidecars_fingerprint(tmp_pa
     assert gan_checkpoint_register(path=copy).data_fingerprint == sidecar["data_fingerprint"]
     copy.with_suffix(".json").write_text("{not json")  # a damaged sidecar: the file's own value
     assert gan_checkpoint_register(path=copy).data_fingerprint == inside
+
+
+@pytest.mark.django_db
+def test_loaded_shipped_models_name_their_sidecars_fingerprint(tmp_path):
+    """The GAN report and every description read a loaded model's fingerprint: for a shipped
+    file it is the (re-keyed) sidecar's, with the file's own kept beside it."""
+    from generation.services import gan_generator_load
+
+    for shipped, load in ((DEMO_CHECKPOINT, lambda p: gan_generator_load(checkpoint=p)),
+                          (quality.DEMO_CLASSIFIER, lambda p: quality.condition_classifier_load(path=p))):  # fmt: skip
+        copy = tmp_path / shipped.name
+        shutil.copyfile(shipped, copy)
+        sidecar = json.loads(shipped.with_suffix(".json").read_text())
+        copy.with_suffix(".json").write_text(json.dumps(sidecar))
+        inside = torch.load(copy, weights_only=False)
+        inside = inside.get("data_fingerprint") or inside["meta"]["data_fingerprint"]
+        meta = load(copy).meta
+        assert meta["data_fingerprint"] == sidecar["data_fingerprint"] != inside
+        assert meta["data_fingerprint_in_file"] == inside

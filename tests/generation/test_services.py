@@ -169,7 +169,7 @@ def test_the_generator_cache_is_bounded_and_frees_what_it_drops(tmp_path, monkey
 
     class Loaded:  # stands in for a generator (weights, GPU memory)
         def __init__(self, path):
-            self.path = path
+            self.path, self.meta = path, {}
 
     monkeypatch.setattr(services.smp, "generator_load", lambda path, **kw: Loaded(path))
     monkeypatch.setattr(services, "catalogue_vocabulary", lambda: [])
