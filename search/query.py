@@ -25,6 +25,7 @@ from django.db.models.expressions import RawSQL
 
 from atlas.filters import FilterError, ImageFilters, filters_parse, images_filtered
 from atlas.models import Condition, Image
+from atlas.selectors import RegionBoxes
 from atlas.services.ingestion import IngestionError, decode_upload
 from atlas.skin import FITZPATRICK_TONE_WORDS, FITZPATRICK_TYPES
 from search import distribution
@@ -427,7 +428,8 @@ def _ids(images) -> np.ndarray:
 
 
 def _rows(ranked: list[tuple[int, float]], visible, labels: dict) -> list[SearchHit]:
-    rows = visible.select_related("condition", "source").in_bulk([i for i, _ in ranked])
+    # The hits' boxes come with their rows (atlas.selectors.RegionBoxes): no query for them later.
+    rows = visible.select_related("condition", "source").annotate(region_boxes=RegionBoxes()).in_bulk([i for i, _ in ranked])
     return [SearchHit(image=rows[i], score=s, **labels) for i, s in ranked if i in rows]
 
 

@@ -153,7 +153,10 @@ def search_payload(result, request) -> dict:
     """A search.query.SearchResult as SearchResultSerializer writes it; its regions in one query."""
     links = Links(request)
     every = result.hits + result.closest
-    boxes = regions_of(hit.image.pk for hit in every)
+    # Hits from search.query carry their boxes (region_boxes); others read theirs in one query.
+    missing = [hit.image.pk for hit in every if getattr(hit.image, "region_boxes", None) is None]
+    boxes = regions_of(missing) if missing else {}
+    boxes.update({hit.image.pk: _boxes(hit.image.region_boxes) for hit in every if getattr(hit.image, "region_boxes", None) is not None})
 
     def hits(found) -> list[dict]:
         return [
