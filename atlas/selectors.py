@@ -251,7 +251,6 @@ class RegionBoxes(Expression):
     two (the second query was a seventh of the images list's CPU)."""
 
     output_field = TextField()
-    contains_aggregate = False
 
     def _outer(self, compiler) -> tuple[str, str]:
         outer = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())

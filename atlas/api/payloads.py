@@ -2,14 +2,15 @@
 
 A page of 50 images through ImageSerializer cost about 0.3 ms of CPU per image: a model instance
 (and its condition and source) per row, then one Field object call per attribute. Here a page
-is one `.values()` query (its boxes come along as JSON, atlas.selectors.RegionBoxes), and each
-image is one dict built in Python; search hits read their boxes in one more query; the shapes are ImageSerializer's and SearchResultSerializer's exactly (the serializers
-stay the schema and the reference: tests/api/test_payloads.py compares both on every variant).
+is one `.values()` query whose rows bring their boxes as JSON (atlas.selectors.RegionBoxes, as
+search hits do), and each image is one dict built in Python; the shapes are ImageSerializer's
+and SearchResultSerializer's exactly (the serializers stay the schema and the reference:
+tests/api/test_payloads.py compares both on every variant).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 from django.core.files.storage import FileSystemStorage
@@ -19,7 +20,7 @@ from django.utils.functional import LazyObject
 from rest_framework import serializers
 
 from atlas.licences import licence_get
-from atlas.models import Image, Region
+from atlas.models import Image
 from atlas.provenance import public_provenance
 
 _PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
@@ -115,15 +116,6 @@ def image_payload(row: Mapping, regions: Sequence[dict], links: Links) -> dict:
     }
 
 
-def regions_of(image_ids: Iterable[int]) -> dict[int, list[dict]]:
-    """The lesion boxes of these images in one query, in RegionSerializer's shape and order."""
-    boxes: dict[int, list[dict]] = {}
-    rows = Region.objects.filter(image_id__in=list(image_ids)).order_by("id")
-    for image_id, x, y, width, height, label in rows.values_list("image_id", "x", "y", "width", "height", "label"):
-        boxes.setdefault(image_id, []).append({"x": x, "y": y, "width": width, "height": height, "label": label})
-    return boxes
-
-
 def image_rows_payload(rows: Sequence[Mapping], request) -> list[dict]:
     """A page of the images list from atlas.selectors.image_rows_matching rows (with their boxes)."""
     links = Links(request)
@@ -150,13 +142,9 @@ def image_row(image: Image) -> dict:
 
 
 def search_payload(result, request) -> dict:
-    """A search.query.SearchResult as SearchResultSerializer writes it; its regions in one query."""
+    """A search.query.SearchResult as SearchResultSerializer writes it; each hit's image carries
+    its boxes (`region_boxes`, annotated by search.query)."""
     links = Links(request)
-    every = result.hits + result.closest
-    # Hits from search.query carry their boxes (region_boxes); others read theirs in one query.
-    missing = [hit.image.pk for hit in every if getattr(hit.image, "region_boxes", None) is None]
-    boxes = regions_of(missing) if missing else {}
-    boxes.update({hit.image.pk: _boxes(hit.image.region_boxes) for hit in every if getattr(hit.image, "region_boxes", None) is not None})
 
     def hits(found) -> list[dict]:
         return [
@@ -164,7 +152,7 @@ def search_payload(result, request) -> dict:
                 "score": float(hit.score),
                 "boosted": bool(hit.boosted),
                 "nearest_type": bool(hit.nearest_type),
-                "image": image_payload(image_row(hit.image), boxes.get(hit.image.pk, ()), links),
+                "image": image_payload(image_row(hit.image), _boxes(hit.image.region_boxes), links),
             }
             for hit in found
         ]
