@@ -52,6 +52,8 @@ def test_a_student_learns_from_the_quiz_without_any_setup(page, quiz_catalogue, 
     expect(page.get_by_text(f"Picture 1 of {total}")).to_be_visible()
     picture = page.locator("figure.quiz-picture img")
     src = picture.get_attribute("src")
+    # The question text can show before the picture has loaded: wait for it, with a deadline.
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=picture.element_handle(), timeout=15_000)
     assert page.evaluate("img => img.complete && img.naturalWidth > 0", picture.element_handle())
     first = current_item(page)
     shot(page, "question")
@@ -90,6 +92,7 @@ def test_a_student_learns_from_the_quiz_without_any_setup(page, quiz_catalogue, 
     expect(missed).to_have_count(1)
     expect(missed.get_by_role("link", name=first.condition.name)).to_have_attribute(
         "href", reverse("atlas:condition_detail", args=[first.condition.slug]))
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=missed.locator("img").element_handle(), timeout=15_000)
     assert page.evaluate("img => img.complete && img.naturalWidth > 0", missed.locator("img").element_handle())
     shot(page, "end-screen")
 

@@ -59,6 +59,7 @@ def test_staff_runs_a_reader_study_end_to_end(page, browser, live_server, study_
     reader.goto(invite_url)
     expect(reader.get_by_text("Image 1 of 4")).to_be_visible()
     image = reader.locator("figure.study-image img")
+    reader.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=15_000)
     assert reader.evaluate("img => img.complete && img.naturalWidth", image.element_handle()) == 256
     assert not re.search(r"real|synth", image.get_attribute("src") + image.get_attribute("alt"), re.I)
     shot(reader, "reader-first-image")
@@ -92,6 +93,7 @@ def test_staff_runs_a_reader_study_end_to_end(page, browser, live_server, study_
     expect(total.locator("td").nth(1)).to_have_text("1.00")  # FPR: every synthetic image judged real too
     figure = page.locator("figure img")
     expect(figure).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle(), timeout=15_000)
     assert page.evaluate("img => img.complete && img.naturalWidth > 0", figure.element_handle())
     csv = page.request.get(page.get_by_role("link", name="Download CSV").get_attribute("href"))
     assert csv.status == 200 and csv.text().count("\n") == 5
