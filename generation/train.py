@@ -15,6 +15,7 @@ continues bit-for-bit where the run stopped.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import subprocess
 import time
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from generation.dataset import PairSet, to_float, to_uint8
@@ -69,6 +71,7 @@ class TrainConfig:
     lambda_ms: float = 0.0  # mode-seeking diversity term (needs a noise input; 0 = off)
     lambda_cls: float = 0.0  # auxiliary condition classifier on G's output, trained on real crops only (0 = off)
     cls_start: int = 0  # steps in which the classifier learns from real crops before G's term applies
+    cls_blur: float = 0.0  # Gaussian sigma (pixels) of the blur on everything the classifier sees (0 = none)
     init_from: str = ""  # a generator checkpoint whose weights G starts from (fine-tuning; same model arguments)
     fm_layers: str = "last"  # feature matching at D's second-to-last layer (the patent's) | all (pix2pixHD)
     norm_d: str = ""  # D's normalisation when it differs from G's ("spectral": SN, no activation norm); "" = norm
@@ -224,6 +227,22 @@ def _batch(pairs: PairSet, cfg: TrainConfig, gen: torch.Generator, device: torch
     return (to_float(real).to(device, memory_format=memory), to_float(sem).to(device, memory_format=memory))
 
 
+def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A Gaussian blur of `sigma` pixels (reflected borders), differentiable; sigma 0 is the identity."""
+    if sigma <= 0:
+        return images
+    if sigma > min(images.shape[-2:]) / 6:
+        raise ValueError(f"a blur of sigma {sigma} is too wide for {tuple(images.shape[-2:])} images")
+    radius = math.ceil(3 * sigma)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=images.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(images.dtype)
+    c = images.shape[1]
+    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def map_labels(sem: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """The vocabulary index of each map's condition (float maps in [-1, 1]): its (G, B) code,
     read as the channel maxima since a map holds one condition and zero outside its boxes."""
@@ -310,7 +329,7 @@ class Trainer:
             fake_logits_d = self.D(torch.cat([sem, fake.detach()], 1))
             if self.C is not None:
                 labels = map_labels(sem, self.num_classes)
-                fake_classes, real_classes = self.C(fake), self.C(real)
+                fake_classes, real_classes = self.C(self._classifier_view(fake)), self.C(self._classifier_view(real))
         terms = generator_losses(
             fake=fake.float(), real=real, semantic_map=sem, fake_logits=_fp32(fake_logits),
             fake_features=_fp32(fake_feats), real_features=_fp32(real_feats),
@@ -335,6 +354,11 @@ class Trainer:
         self.step_no += 1
         out["d"] = float(loss_d.detach())
         return out
+
+    def _classifier_view(self, images: torch.Tensor) -> torch.Tensor:
+        # Blurred, the classifier cannot read one-pixel frames or periodic texture, cues G
+        # learned to paint for it when it saw sharp crops (run demo-v11, docs/dermgan.md).
+        return blur(images, self.cfg.cls_blur)
 
     # --- checkpoints ---------------------------------------------------------------------
     def describe(self, *, vocabulary: list[str], data_fingerprint: str) -> dict:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from generation.dataset import to_float
-from generation.train import Trainer, map_labels, train
+from generation.train import Trainer, blur, map_labels, train
 
 from .helpers import VOCAB, one_torch_thread, synthetic_pairs, tiny_config  # noqa: F401
 
@@ -81,3 +81,31 @@ def test_init_from_starts_g_from_a_checkpoint_and_refuses_a_misfit(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable generator checkpoint"):
         Trainer(tiny_config(init_from=str(tmp_path / "junk.pt")))
+
+
+def test_blur_keeps_flat_colour_and_erases_a_checker_and_a_one_pixel_frame():
+    flat = torch.full((1, 3, 32, 32), 0.3)
+    assert torch.allclose(blur(flat, 2.0), flat, atol=1e-6)
+    assert torch.equal(blur(flat, 0.0), flat)
+    checker = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float().expand(1, 3, 32, 32) * 2 - 1
+    assert checker.abs().mean() == 1.0 and blur(checker, 2.0).abs().max() < 0.01
+    frame = torch.zeros(1, 3, 32, 32)
+    frame[..., 8, 8:24] = frame[..., 23, 8:24] = frame[..., 8:24, 8] = frame[..., 8:24, 23] = 1.0
+    assert blur(frame, 2.0).max() < 0.3  # a one-pixel line keeps under a third of its contrast
+
+
+def test_blur_passes_gradients_and_refuses_a_sigma_wider_than_the_image():
+    x = torch.rand(2, 3, 16, 16, requires_grad=True)
+    blur(x, 1.0).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="too wide"):
+        blur(x, 4.0)
+
+
+def test_the_classifier_sees_blurred_images_when_cls_blur_is_set(monkeypatch):
+    pairs = synthetic_pairs(n=8)
+    trainer = Trainer(tiny_config(lambda_cls=1.0, cls_blur=1.5, flip=False), num_classes=len(VOCAB))
+    seen = []
+    monkeypatch.setattr("generation.train.blur", lambda images, sigma: seen.append(sigma) or images)
+    trainer.step(pairs)
+    assert seen == [1.5, 1.5]  # G's output and the real crops
