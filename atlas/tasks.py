@@ -8,7 +8,7 @@ from celery import shared_task
 @shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
 def export_job_run_task(job_id: int) -> None:
     """Build one export zip. Idempotent (a finished job is skipped), so acks_late is safe."""
-    from atlas.api.exports import export_job_run
+    from atlas.services.exports import export_job_run
 
     export_job_run(job_id=job_id)
 

@@ -1,7 +1,7 @@
 """One JSON error shape for every API failure: {"error": {"status", "code", "message", "details"}}.
 
 DRF exceptions (validation, auth, throttling, 404, 405, ...) go through `exception_handler`;
-refusals from services (IngestionError, SearchError, SearchUnavailable) are mapped here so views
+refusals from services (IngestionError, ExportRefused, SearchError, SearchUnavailable) are mapped here so views
 stay thin; Django's own 400/403/404/500 pages answer in the same shape under /api/.
 """
 
@@ -17,6 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from atlas.services.exports import ExportRefused
 from atlas.services.ingestion import IngestionError
 from search.errors import SearchError, SearchUnavailable
 
@@ -49,7 +50,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def _translate(exc: Exception) -> Exception:
-    if isinstance(exc, IngestionError | SearchError):
+    if isinstance(exc, IngestionError | ExportRefused | SearchError):
         too_large = exc.code == "too_large"  # the same answer as a body refused by its length
         return ApiError(exc.code, exc.message, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else 400)
     if isinstance(exc, SearchUnavailable):

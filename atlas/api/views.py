@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from atlas.api.errors import ApiError
-from atlas.api.exports import export_job_create
+from atlas.services.exports import export_job_create
 from atlas.api.pagination import AtlasCursorPagination
 from atlas.api.payloads import image_rows_payload, search_payload
 from atlas.api.permissions import ClientOrStaff, Contributor, Staff, has_client_token, is_staff

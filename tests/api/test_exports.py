@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from atlas.api.exports import export_job_run
+from atlas.services.exports import export_job_run
 from atlas.models import Condition, ExportJob
 from atlas.services.ingestion import image_ingest
 from tests.api.conftest import assert_error
@@ -111,7 +111,7 @@ def test_an_export_that_fails_records_why(api_client_for, licensed, monkeypatch,
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("atlas.api.exports._write_zip", broken)
+    monkeypatch.setattr("atlas.services.exports._write_zip", broken)
     api = api_client_for("client")
     with django_capture_on_commit_callbacks(execute=True):
         url = api.post("/api/v1/exports/", {}, format="json").json()["url"]

@@ -95,7 +95,7 @@ def wsgi_keeps_the_test_connection():
 def fuzzing(catalogue, gan_checkpoint, settings, wsgi_keeps_the_test_connection) -> Fuzzing:
     from django.contrib.auth.models import User
 
-    from atlas.api.exports import export_job_run
+    from atlas.services.exports import export_job_run
     from atlas.filters import ImageFilters
     from atlas.models import ExportJob
     from generation.models import GenerationJob

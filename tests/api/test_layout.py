@@ -37,3 +37,19 @@ def test_generation_services_raise_no_http_errors():
         text = (root / name).read_text()
         for marker in ("rest_framework", "django.http", "Http404", "ApiError"):
             assert marker not in text, f"{name} uses {marker}"
+
+
+def test_catalogue_and_search_services_raise_no_http_errors():
+    import atlas
+    import search
+
+    modules = [*(Path(atlas.__file__).parent / "services").glob("*.py")]
+    modules += [Path(atlas.__file__).parent / name for name in ("selectors.py", "decks.py", "filters.py")]
+    modules += [Path(search.__file__).parent / name for name in ("query.py", "indexing.py", "lookalikes.py")]
+    offenders = [
+        f"{module.name} uses {marker}"
+        for module in modules
+        for marker in ("rest_framework", "django.http", "Http404", "ApiError", "atlas.api")
+        if marker in module.read_text()
+    ]
+    assert offenders == []

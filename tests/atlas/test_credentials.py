@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from atlas.api.exports import export_job_run
+from atlas.services.exports import export_job_run
 from atlas.content_credentials import (
     TRAINED_ALGORITHMIC_MEDIA,
     CredentialsError,

@@ -24,7 +24,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from atlas.api.errors import ApiError
 from atlas.filters import ImageFilters
 from atlas.licences import licence_forbids, licence_get
 from atlas.models import ApiClient, ExportJob, Image
@@ -33,6 +32,15 @@ from atlas.services.credentials import credentials_sign_export
 from atlas.provenance import public_provenance
 
 logger = logging.getLogger(__name__)
+
+
+class ExportRefused(ValueError):
+    """An export request the service turns down. `code` is stable for programs; the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 METADATA_COLUMNS = [
     "public_id", "file", "condition", "condition_name", "fitzpatrick_type", "fitzpatrick_label_source", "monk_tone",
@@ -52,7 +60,7 @@ def export_job_create(
     """Queue an export of the public images matching `filters` (refused when there are too many)."""
     count = images_matching(filters).count()
     if count > settings.API_EXPORT_MAX_IMAGES:
-        raise ApiError(
+        raise ExportRefused(
             "too_many_images",
             f"{count:,} images match; an export holds at most {settings.API_EXPORT_MAX_IMAGES:,}. Narrow the filters.",
         )
