@@ -4,8 +4,11 @@ from django.urls import include, path, re_path
 
 from atlas import metrics
 from atlas.ops import health
+from atlas.web.accounts import attempts_counted
 
 urlpatterns = [
+    # The admin's sign-in shares the accounts pages' count of attempts per address.
+    path("admin/login/", attempts_counted()(admin.site.login)),
     path("admin/", admin.site.urls),
     path("accounts/", include("atlas.web.accounts")),
     path("api/", include("atlas.api.urls")),

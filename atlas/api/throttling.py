@@ -6,7 +6,9 @@ counts only as far as TRUSTED_PROXIES says) with lower rates. Rates are read at 
 from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], so settings changes apply.
 
 Searching by photo has its own scope on top (photo / anon_photo), counted once for the API and
-the web page alike (`photo_search_wait` is the page's entry).
+the web page alike (`photo_search_wait` is the page's entry). Signing in and making an account
+(the web pages and the admin's sign-in) are counted per address in their own scopes (sign_in,
+sign_up), against password guessing and account floods (`account_wait`).
 """
 
 from __future__ import annotations
@@ -68,10 +70,29 @@ class PhotoSearchThrottle(_ClientThrottle):
     anonymous_scope = "anon_photo"
 
 
-def photo_search_wait(request: HttpRequest) -> int | None:
-    """For the web photo search: None when allowed (and counted), else seconds to wait.
-    Same scope and cache key as the API's photo search, so the two share one count."""
-    throttle = PhotoSearchThrottle()
+class SignInThrottle(_ClientThrottle):
+    client_scope = anonymous_scope = "sign_in"
+
+    def get_cache_key(self, request, view) -> str:  # per address even for a signed-in session
+        return f"throttle:{self.scope}:addr-{self.get_ident(request)}"
+
+
+class SignUpThrottle(SignInThrottle):
+    client_scope = anonymous_scope = "sign_up"
+
+
+def _wait(throttle: _ClientThrottle, request: HttpRequest) -> int | None:
     if throttle.allow_request(request, None):
         return None
     return max(1, round(throttle.wait() or 1))
+
+
+def photo_search_wait(request: HttpRequest) -> int | None:
+    """For the web photo search: None when allowed (and counted), else seconds to wait.
+    Same scope and cache key as the API's photo search, so the two share one count."""
+    return _wait(PhotoSearchThrottle(), request)
+
+
+def account_wait(request: HttpRequest, *, sign_up: bool = False) -> int | None:
+    """For a sign-in or sign-up attempt: None when allowed (and counted), else seconds to wait."""
+    return _wait(SignUpThrottle() if sign_up else SignInThrottle(), request)

@@ -357,6 +357,10 @@ REST_FRAMEWORK = {
         # Anonymous photo search is allowed, at the anon_photo rate per address.
         "photo": env_str("API_THROTTLE_PHOTO", "60/min"),
         "anon_photo": env_str("API_THROTTLE_ANON_PHOTO", "10/min"),
+        # Web sign-in (also the admin's) and sign-up attempts per address, successful or not:
+        # enough for people, too few for password guessing or scripted account floods.
+        "sign_in": env_str("THROTTLE_SIGN_IN", "10/min"),
+        "sign_up": env_str("THROTTLE_SIGN_UP", "5/hour"),
     },
     # orjson, writing what DRF's JSONRenderer writes (atlas/api/renderers.py).
     "DEFAULT_RENDERER_CLASSES": ["atlas.api.renderers.OrjsonRenderer"],

@@ -2,9 +2,15 @@
 
 An account is what a learner needs for the quiz's spaced repetition and progress page
 (docs/web.md, "Quiz"); everything else in Atlas works without one. Staff sign in here too.
+Sign-in attempts (here and on the admin's page) and sign-ups are counted per address
+(atlas.api.throttling.account_wait); past the rate the page answers 429 with Retry-After and
+nothing is checked or created.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
 
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -14,6 +20,8 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
+
+from atlas.api.throttling import account_wait
 
 AFTER_SIGN_IN = "generation:experiments:quiz_list"
 
@@ -25,6 +33,28 @@ def _next(request: HttpRequest) -> str | None:
     return target if safe else None
 
 
+def attempts_counted(*, sign_up: bool = False) -> Callable:
+    """A view decorator: each POST counts against the address's sign-in (or sign-up) rate;
+    past it the answer is 429 before the password is checked or an account is made."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def counted(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST" and (wait := account_wait(request, sign_up=sign_up)) is not None:
+                what = "account requests" if sign_up else "sign-in attempts"
+                response = render(request, "registration/throttled.html",
+                                  {"message": f"Too many {what} from your address; nothing was checked. "
+                                              f"Try again in {wait} seconds."}, status=429)
+                response["Retry-After"] = str(wait)
+                return response
+            return view(request, *args, **kwargs)
+
+        return counted
+
+    return decorate
+
+
+@attempts_counted(sign_up=True)
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     form = UserCreationForm(request.POST or None)
@@ -38,7 +68,8 @@ def signup(request: HttpRequest) -> HttpResponse:
 app_name = "accounts"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, next_page=AFTER_SIGN_IN), name="login"),
+    path("login/", attempts_counted()(auth_views.LoginView.as_view(redirect_authenticated_user=True, next_page=AFTER_SIGN_IN)),
+         name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page=AFTER_SIGN_IN), name="logout"),
     path("signup/", signup, name="signup"),
 ]
