@@ -201,29 +201,27 @@ def gap_plan(*, policy: GapPolicy, checkpoint: GanCheckpoint | None = None) -> G
     return plan
 
 
-_checkpoint_facts: dict[tuple[str, int], tuple[tuple[str, ...], tuple[int, int]]] = {}
-
-
 def _checkpoint_facts_read(checkpoint: GanCheckpoint) -> tuple[tuple[str, ...], tuple[int, int]] | None:
-    """(vocabulary, (crop window, image size)) of a checkpoint, read from its file once per
-    process (a web process plans and checks jobs without loading the generator), or None when
-    the file cannot be read (the job then fails with the reason)."""
-    from generation import sample as smp  # torch: only when a plan is made
-    from generation.services import checkpoint_file
-
-    path = checkpoint_file(checkpoint)
-    try:
-        key = (str(path), path.stat().st_mtime_ns)
-    except OSError:
+    """(vocabulary, (crop window, image size)) of a checkpoint, or None when its file is gone
+    or unreadable (the job then fails with the reason). The row holds them (written with it),
+    so a web process plans without torch; a row made before it did is filled from the file
+    once (that read needs torch)."""
+    path = checkpoint.file
+    if not path.is_file():
         return None
-    if key not in _checkpoint_facts:
+    if not checkpoint.vocabulary or not checkpoint.image_size:
+        from generation import sample as smp  # torch: once per old row
+        from generation.services import checkpoint_planning_facts
+
         try:
-            state = smp.checkpoint_read(path)
+            facts = checkpoint_planning_facts(smp.checkpoint_read(path))
         except smp.CheckpointError:
             return None
-        window = int(state["config"].get("crop_window") or settings.GAN_CROP_SIZE)
-        _checkpoint_facts[key] = (tuple(state["vocabulary"]), (window, int(state["image_size"])))
-    return _checkpoint_facts[key]
+        GanCheckpoint.objects.filter(pk=checkpoint.pk).update(**facts)
+        for name, value in facts.items():
+            setattr(checkpoint, name, value)
+    window = checkpoint.crop_window or settings.GAN_CROP_SIZE
+    return tuple(checkpoint.vocabulary), (window, checkpoint.image_size)
 
 
 def checkpoint_vocabulary(checkpoint: GanCheckpoint) -> tuple[str, ...] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -22,6 +23,11 @@ class GanCheckpoint(models.Model):
     # the training images (name, count, procedural or clinical) and a one-line summary.
     data_description = models.JSONField(default=dict, blank=True)
     code_version = models.CharField(max_length=64, blank=True)
+    # What planning needs from the file, copied here when the row is written so a web process
+    # plans a job without torch (generation.gaps reads the file once for rows made before).
+    vocabulary = models.JSONField(default=list, blank=True, help_text="The conditions the generator can draw, in code order.")
+    image_size = models.PositiveIntegerField(null=True, blank=True, help_text="Side of the generated square, pixels.")
+    crop_window = models.PositiveIntegerField(null=True, blank=True, help_text="ROI window the training crops were cut with (source pixels); empty when not recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
 
@@ -33,6 +39,12 @@ class GanCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run}@{self.step}{' (active)' if self.is_active else ''}"
+
+    @property
+    def file(self) -> Path:
+        """The checkpoint file: `path` as stored, under GAN_ROOT when relative."""
+        path = Path(self.path)
+        return path if path.is_absolute() else Path(settings.GAN_ROOT) / path
 
 
 class GenerationJob(models.Model):

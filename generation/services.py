@@ -154,8 +154,7 @@ def _stored_path(path: Path) -> str:
 
 
 def checkpoint_file(checkpoint: GanCheckpoint) -> Path:
-    path = Path(checkpoint.path)
-    return path if path.is_absolute() else gan_root() / path
+    return checkpoint.file
 
 
 def gan_train(
@@ -196,7 +195,7 @@ def gan_train(
             path=_stored_path(path),
             defaults={"run": run, "preset": preset, "step": meta["step"], "metrics": {"losses": metrics},
                       "data_fingerprint": meta["data_fingerprint"], "code_version": meta["code_version"],
-                      "data_description": description},
+                      "data_description": description, **checkpoint_planning_facts(meta)},
         )[0])
 
     try:
@@ -570,9 +569,17 @@ def gan_checkpoint_register(*, path: Path, activate: bool = False, data_descript
         path=_stored_path(Path(path).resolve()),
         defaults={"run": Path(path).parent.name, "preset": gen.meta["config"].get("preset", ""),
                   "step": gen.meta["step"], "data_fingerprint": fingerprint,
-                  "code_version": gen.meta["code_version"], "data_description": description},
+                  "code_version": gen.meta["code_version"], "data_description": description,
+                  **checkpoint_planning_facts(gen.meta)},
     )
     return gan_checkpoint_activate(checkpoint=row) if activate else row
+
+
+def checkpoint_planning_facts(meta: dict) -> dict:
+    """The GanCheckpoint fields planning reads (vocabulary, image size, crop window) from a
+    checkpoint's contents."""
+    return {"vocabulary": list(meta["vocabulary"]), "image_size": int(meta["image_size"]),
+            "crop_window": int(meta["config"].get("crop_window") or 0) or None}
 
 
 def gan_training_data_describe(*, image_keys: Sequence[str]) -> dict:

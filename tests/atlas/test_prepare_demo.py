@@ -100,7 +100,11 @@ def test_a_registered_shipped_checkpoint_records_its_sidecars_fingerprint(tmp_pa
     copy.with_suffix(".json").write_text(json.dumps(sidecar))
     inside = torch.load(copy, weights_only=True)["data_fingerprint"]
     assert sidecar["data_fingerprint"] != inside  # re-keyed: the file still carries the old value
-    assert gan_checkpoint_register(path=copy).data_fingerprint == sidecar["data_fingerprint"]
+    row = gan_checkpoint_register(path=copy)
+    assert row.data_fingerprint == sidecar["data_fingerprint"]
+    # What planning reads, so a web process plans without loading the file (torch).
+    state = torch.load(copy, weights_only=True)
+    assert (row.vocabulary, row.image_size, row.crop_window) == (state["vocabulary"], 128, 128)
     copy.with_suffix(".json").write_text("{not json")  # a damaged sidecar: the file's own value
     assert gan_checkpoint_register(path=copy).data_fingerprint == inside
 

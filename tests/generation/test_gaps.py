@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 
 import pytest
 from django.core.files.storage import default_storage
@@ -18,6 +19,7 @@ from generation.models import GenerationJob, SyntheticSample
 from generation.tasks import generation_job_run_task
 
 from .gaps_helpers import small_catalogue, tiny_checkpoint
+from .helpers import VOCAB
 
 
 @pytest.fixture(autouse=True)
@@ -367,3 +369,26 @@ def test_a_batch_writes_its_files_before_it_takes_the_cell_lock(catalogue, check
     assert generation_job_run(job_id=job.pk).outcome == "finished"
     assert seen == [6]  # one batch of 3: images and thumbnails were already stored
     assert len(list(storage_walk(default_storage))) - before == 6 == 2 * Image.objects.synthetic().count()
+
+
+def test_a_plan_reads_the_checkpoints_facts_from_its_row_not_its_file(catalogue, checkpoint, monkeypatch):
+    policy = GapPolicy(target=2, conditions=("melanoma",), skin_types=(3, 6))
+    first = gap_plan(policy=policy)  # a row made without the facts is filled from its file, once
+    checkpoint.refresh_from_db()
+    assert (checkpoint.vocabulary, checkpoint.image_size, checkpoint.crop_window) == (list(VOCAB), 64, None)
+    # From now on planning needs no torch: the modules that load it cannot even be imported.
+    monkeypatch.setitem(sys.modules, "generation.sample", None)
+    monkeypatch.setitem(sys.modules, "generation.services", None)
+    assert _cells(gap_plan(policy=policy)) == _cells(first) == {("melanoma", 3): 1, ("melanoma", 6): 2}
+    assert gaps.checkpoint_vocabulary(checkpoint) == tuple(VOCAB)
+
+
+def test_a_checkpoint_whose_file_is_gone_refuses_a_job_even_with_its_facts_on_the_row(catalogue, checkpoint, tmp_path):
+    moved = tmp_path / "elsewhere.pt"
+    moved.write_bytes(checkpoint.file.read_bytes())
+    checkpoint.path, checkpoint.vocabulary, checkpoint.image_size = str(moved), list(VOCAB), 64
+    checkpoint.save()
+    moved.unlink()
+    with pytest.raises(GapError, match="missing or unreadable"):
+        generation_job_create(policy=GapPolicy(target=2, conditions=("melanoma",), skin_types=(6,)), enqueue=False)
+    assert GenerationJob.objects.count() == 0
