@@ -526,21 +526,37 @@ def latest_losses(history: dict[str, list[float]]) -> dict:
 
 @torch.no_grad()
 def save_sample_grid(G: torch.nn.Module, pairs: PairSet, path: Path, device: torch.device, count: int = 8) -> None:
-    """Rows of [map | generated | real] for the first `count` pairs (dropout off)."""
+    """Rows of [map | generated | real] for the first `count` pairs (dropout off).
+
+    BatchNorm normalises with the preview batch's own statistics, as in training, and its
+    running statistics are left as they were: during a run they are an average of a moving
+    network's last batches, and eval-mode grids drawn with them showed tints and washed-out
+    images that neither training nor the exported (recalibrated) model had."""
     from torchvision.utils import save_image
 
     was_training = G.training
     G.eval()
-    sem, real = pairs.maps[:count], pairs.images[:count]
-    inputs = to_float(sem).to(device)
-    if getattr(G, "noise_nc", 0):  # a fixed draw, so grids of successive steps compare
-        noise = G.draw_noise(len(sem), sem.shape[2], sem.shape[3], generator=torch.Generator().manual_seed(0), device=device)
-        fake = to_uint8(G(inputs, noise).cpu())
-    else:
-        fake = to_uint8(G(inputs).cpu())
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    kept = [(m.momentum, {k: v.clone() for k, v in m.named_buffers()}) for m in norms]
+    for m in norms:
+        m.train()
+        m.momentum = 0.0  # running = (1 - 0) * running: batch statistics without updating them
+    try:
+        sem, real = pairs.maps[:count], pairs.images[:count]
+        inputs = to_float(sem).to(device)
+        if getattr(G, "noise_nc", 0):  # a fixed draw, so grids of successive steps compare
+            noise = G.draw_noise(len(sem), sem.shape[2], sem.shape[3], generator=torch.Generator().manual_seed(0), device=device)
+            fake = to_uint8(G(inputs, noise).cpu())
+        else:
+            fake = to_uint8(G(inputs).cpu())
+    finally:
+        for m, (momentum, buffers) in zip(norms, kept):
+            m.momentum = momentum
+            for name, value in buffers.items():
+                getattr(m, name).copy_(value)
+        G.train(was_training)
     rows = torch.stack([sem, fake, real], 1).flatten(0, 1).float() / 255
     save_image(rows, path, nrow=3, padding=2)
-    G.train(was_training)
 
 
 def save_loss_curves(history: dict[str, list[float]], path: Path) -> None:

@@ -82,3 +82,26 @@ def test_checkpoint_describes_itself_and_reloads_to_identical_outputs(tmp_path):
     again = generator_load(path, catalogue=VOCAB)
     first, second = generate(loaded, np_maps, seed=5), generate(again, np_maps, seed=5)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(first, second))
+
+
+def test_sample_grids_use_the_batchs_statistics_and_leave_the_running_ones_alone(tmp_path):
+    """Training-time grids must show what G does in training, not what stale running
+    statistics make of it; and drawing one must not change the model."""
+    from generation.train import save_sample_grid
+
+    trainer = Trainer(tiny_config(use_dropout=False))
+    pairs = synthetic_pairs()
+    norms = [m for m in trainer.G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    grids = []
+    for shift in (0.0, 50.0):  # two very different running statistics
+        for m in norms:
+            m.running_mean.fill_(shift)
+        before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+        path = tmp_path / f"grid-{shift}.png"
+        save_sample_grid(trainer.G, pairs, path, torch.device("cpu"))
+        after = trainer.G.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before)  # running stats and counters kept
+        assert trainer.G.training
+        grids.append(path.read_bytes())
+    assert grids[0] == grids[1]  # the picture does not depend on the running statistics
