@@ -326,17 +326,15 @@ def _progress_entry(count: int, gates: Sequence[str]) -> dict:
 def _gates_ready(plan: GapPlan) -> tuple[str, ...]:
     """The enabled gates, after checking that their judges are installed and know every planned
     condition; GapError saying what to run otherwise (before anything is written)."""
-    from generation.gating import GatesMissing, gate_judges, gates_enabled
+    from generation.judge_files import GatesMissing, gates_check_installed
 
-    gates = gates_enabled()
     facts = _checkpoint_facts_read(plan.checkpoint)
     if facts is None:
         raise GapError(f"the checkpoint file of {plan.checkpoint} is missing or unreadable")
-    try:
-        gate_judges(geometry=facts[1], conditions=sorted({c.condition.slug for c in plan.cells}), enabled=gates)
+    try:  # from the files: the web process that starts a job loads no model
+        return gates_check_installed(geometry=facts[1], conditions=sorted({c.condition.slug for c in plan.cells}))
     except GatesMissing as exc:
         raise GapError(f"the automatic gates cannot run, so no job was created: {exc}") from exc
-    return gates
 
 
 def generation_job_cancel(*, job: GenerationJob, by=None) -> GenerationJob:

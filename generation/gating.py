@@ -14,28 +14,16 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from generation import gates as gt
+# The judges' file locations and the installed-check live in judge_files (no torch); kept
+# importable from here too.
+from generation.judge_files import PREPARE_COMMAND, GatesMissing, copy_index_path, gates_enabled  # noqa: F401
+from generation.judge_files import encoder_path as _encoder_path
 from generation.services import GanError, _apply_threads, gan_generator_load
-
-PREPARE_COMMAND = "python manage.py prepare_gates"
-
-
-class GatesMissing(GanError):
-    """A judge an enabled gate needs is not installed; the message says what to run."""
-
-
-def gates_enabled() -> tuple[str, ...]:
-    enabled = tuple(settings.ATLAS_GATES)
-    unknown = sorted(set(enabled) - set(gt.GATES))
-    if unknown:
-        raise ImproperlyConfigured(f"ATLAS_GATES: unknown gate {', '.join(unknown)} (choose from {', '.join(gt.GATES)})")
-    return enabled
 
 
 def gate_thresholds() -> gt.GateThresholds:
@@ -56,12 +44,6 @@ def generator_geometry(gen) -> tuple[int, int]:
     return int(gen.meta.get("config", {}).get("crop_window") or settings.GAN_CROP_SIZE), int(gen.image_size)
 
 
-def copy_index_path(window: int, size: int) -> Path:
-    return Path(settings.GAN_ROOT) / "gates" / f"copy-index-w{window}-s{size}.npz"
-
-
-def _encoder_path(index: gt.CopyIndex) -> Path:
-    return Path(settings.GAN_ROOT) / "encoders" / index.meta.get("encoder_file", "")
 
 
 # --- building the index ---------------------------------------------------------------------------

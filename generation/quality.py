@@ -38,6 +38,7 @@ from generation import report as rpt
 from generation import sample as smp
 from generation.crops import roi_crop
 from generation.dataset import _split_of as case_split  # the GAN training set's train/eval rule
+from generation.judge_files import CLASSIFIER_TRAIN_COMMAND, classifier_path
 from generation.semantic_map import Box, MapSpec, encode
 from generation.services import GanError, _apply_threads, catalogue_vocabulary, gan_generator_load
 from generation.train import code_version
@@ -45,7 +46,7 @@ from generation.train import code_version
 logger = logging.getLogger(__name__)
 
 DEMO_CLASSIFIER = settings.BASE_DIR / "generation" / "demo_model" / "condition-classifier.pt"
-TRAIN_COMMAND = "python manage.py train_condition_classifier"
+TRAIN_COMMAND = CLASSIFIER_TRAIN_COMMAND
 
 
 class ClassifierMissing(GanError):
@@ -78,10 +79,6 @@ class RealCrops:
 
     def __len__(self) -> int:
         return len(self.conditions)
-
-
-def classifier_path() -> Path:
-    return Path(settings.GAN_ROOT) / "classifiers" / "condition-classifier.pt"
 
 
 def real_records(*, holdout_percent: int | None = None) -> list[RealRecord]:
@@ -182,7 +179,7 @@ def _write_sidecar(path: Path, classifier: clf_mod.ConditionClassifier) -> None:
         "image_size": classifier.image_size, "crop_window": classifier.crop_window, "plan": meta["plan"],
         "n_train_crops": meta["n_train"], "n_eval": meta.get("n_eval"), "train_seconds": meta["train_seconds"],
         "held_out_top1": held.get("top1"), "held_out_top3": held.get("top3"), "held_out": held,
-        "real_images_only": True,
+        "real_images_only": True, "vocabulary": list(classifier.vocabulary),  # read by judge_files, without torch
     }, indent=1))
 
 

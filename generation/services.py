@@ -32,14 +32,11 @@ from generation import evaluate as ev
 from generation import sample as smp
 from generation import train as tr
 from generation.crops import roi_crop
+from generation.errors import GanError
 from generation.models import GanCheckpoint
 from generation.semantic_map import SKIN_LEVELS, Box, MapError, MapSpec, centred_box, encode, with_skin_type
 
 logger = logging.getLogger(__name__)
-
-
-class GanError(ValueError):
-    """Something the GAN services refuse; the message says why and what to do."""
 
 
 # --- dataset -----------------------------------------------------------------------------

@@ -79,6 +79,7 @@ def test_the_file_describes_itself_and_round_trips(catalogue, tmp_path):
     sidecar = json.loads((tmp_path / "clf.json").read_text())
     assert sidecar["real_images_only"] is True and sidecar["data_fingerprint"] == loaded.meta["data_fingerprint"]
     assert sidecar["held_out_top1"] == result.held_out["top1"]
+    assert sidecar["vocabulary"] == list(loaded.vocabulary)  # what judge_files reads without torch
     images = torch.randint(0, 256, (5, 3, 48, 48), dtype=torch.uint8)  # another size: resized on the way in
     before = result.classifier.logits(images).softmax(1)
     after = loaded.logits(images).softmax(1)
