@@ -150,6 +150,9 @@ PRESETS: dict[str, TrainConfig] = {
     # GAN-test 0.74 of real (the target), but by painting what classifiers read (box frames,
     # checker texture, a red-blue quilt for psoriasis) with FD 27 against v7's 17 and less
     # variety; not shipped ("demo-v11").
+    # Run demo-v12 used the term at 0.3 from step 4,000 on blurred images (`cls_blur` 2):
+    # GAN-test 0.51 of real at v7's FD, but no more recognisable and type I's tone in band
+    # 0.89; not shipped ("demo-v12").
     "demo": TrainConfig(preset="demo", image_size=128, num_downs=7, ngf=32, ndf=32, max_mult=4, batch_size=8,
                         use_dropout=False, noise_channels=0, latent_dim=8, pad="reflect", num_d=2,
                         gan_mode="lsgan", lambda_l1=5.0, lambda_roi=10.0, lambda_fm=10.0, lambda_ms=0.2,
