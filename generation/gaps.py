@@ -422,7 +422,8 @@ def generation_job_run(*, job_id: int, owner: str | None = None, budget_seconds:
     """
     from generation import gates as gt
     from generation import sample as smp
-    from generation.gating import gate_judges, gate_thresholds, gates_enabled, generator_geometry
+    from generation.gating import gate_judges, gate_thresholds, generator_geometry
+    from generation.judge_files import gates_enabled
     from generation.services import GanError, gan_generator_load
 
     owner = owner or lease_owner_name()

@@ -19,9 +19,7 @@ import numpy as np
 from django.conf import settings
 
 from generation import gates as gt
-# The judges' file locations and the installed-check live in judge_files (no torch); kept
-# importable from here too.
-from generation.judge_files import PREPARE_COMMAND, GatesMissing, copy_index_path, gates_enabled  # noqa: F401
+from generation.judge_files import PREPARE_COMMAND, GatesMissing, copy_index_path, gates_enabled
 from generation.judge_files import encoder_path as _encoder_path
 from generation.services import GanError, _apply_threads, gan_generator_load
 
@@ -42,8 +40,6 @@ def gate_thresholds() -> gt.GateThresholds:
 def generator_geometry(gen) -> tuple[int, int]:
     """(ROI window in source pixels, image side) of the generator's training crops."""
     return int(gen.meta.get("config", {}).get("crop_window") or settings.GAN_CROP_SIZE), int(gen.image_size)
-
-
 
 
 # --- building the index ---------------------------------------------------------------------------

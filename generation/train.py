@@ -489,13 +489,17 @@ def train(
     return result
 
 
+def _batchnorms(G: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(G: torch.nn.Module, pairs: PairSet, cfg: TrainConfig, *, batches: int = 100, seed: int = 0) -> int:
     """Replace G's BatchNorm running statistics by their average over `batches` training batches
     ("precise BN"). During training they are an exponential average of the last few batches of a
     moving network; at batch 8 that is noisy enough to tint eval-mode images. Returns the
     number of BatchNorm layers recalibrated (0: nothing to do)."""
-    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = _batchnorms(G)
     if not norms:
         return 0
     saved = [m.momentum for m in norms]
@@ -539,7 +543,7 @@ def save_sample_grid(G: torch.nn.Module, pairs: PairSet, path: Path, device: tor
 
     was_training = G.training
     G.eval()
-    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = _batchnorms(G)
     kept = [(m.momentum, {k: v.clone() for k, v in m.named_buffers()}) for m in norms]
     for m in norms:
         m.train()
